@@ -1,0 +1,1 @@
+//! Fake Cal.com API v2.

@@ -1,0 +1,6 @@
+#![forbid(unsafe_code)]
+//! What every binary of the fleet shares: the event envelope, configuration, telemetry,
+//! AMQP topology and publishing, and the clients of the outside world.
+
+pub mod calcom;
+pub mod whatsapp;
