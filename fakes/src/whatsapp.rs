@@ -1,1 +1,0 @@
-//! Fake WhatsApp Cloud API.
