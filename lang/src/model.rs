@@ -169,6 +169,9 @@ pub struct Understanding {
 
 impl Understanding {
     pub fn top_intent(&self) -> IntentName {
-        self.intents.first().map(|i| i.name).unwrap_or(IntentName::Other)
+        self.intents
+            .first()
+            .map(|i| i.name)
+            .unwrap_or(IntentName::Other)
     }
 }

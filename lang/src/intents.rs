@@ -1,0 +1,1027 @@
+//! Intent detection: weighted phrase evidence, combined with what the rest of the message
+//! says (a date/time expression, a service name, a choice among shown options).
+//!
+//! Phrases are short word patterns matched on normalised tokens; a trailing `*` marks a
+//! stem ("cancel*" covers cancel, cancelar, cancelación, cancelled). Tokens are first mapped
+//! onto the closest lexicon word so that typos ("cancle", "resevar") still match. Every
+//! intent is scored on every message: customers change their mind mid-flow.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use crate::model::{Intent, IntentName};
+use crate::tokens::{Kind, Token, edit_distance, squeeze, typo_budget};
+
+type Phrases = &'static [(&'static str, f32)];
+
+const BOOK: Phrases = &[
+    ("book*", 1.2),
+    ("reserv*", 1.1),
+    ("make an appointment", 1.2),
+    ("make a booking", 1.2),
+    ("schedule an", 1.0),
+    ("schedule a", 1.0),
+    ("schedule me", 1.0),
+    ("set up an appointment", 1.2),
+    ("appointment", 0.6),
+    ("appt", 0.6),
+    ("cita", 0.6),
+    ("pedir cita", 1.0),
+    ("pedir hora", 1.0),
+    ("coger cita", 1.0),
+    ("una cita", 0.4),
+    ("turno", 0.6),
+    ("hora para", 0.6),
+    ("me das hora", 1.0),
+    ("dame hora", 1.0),
+    ("darme hora", 1.0),
+    ("me dais hora", 1.0),
+    ("agend*", 1.1),
+    ("apunt*", 0.8),
+    ("quiero", 0.3),
+    ("quisiera", 0.4),
+    ("me gustaria", 0.4),
+    ("i want", 0.3),
+    ("i wanna", 0.3),
+    ("i would like", 0.4),
+    ("id like", 0.4),
+    ("can i come", 0.9),
+    ("could i come", 0.9),
+    ("can i get", 0.5),
+    ("could i get", 0.5),
+    ("can you fit me", 1.0),
+    ("fit me in", 1.0),
+    ("squeeze me in", 1.0),
+    ("come in", 0.5),
+    ("can you do", 0.6),
+    ("can u do", 0.6),
+    ("puedo ir", 0.8),
+    ("puedo pasar", 0.8),
+    ("podria ir", 0.8),
+    ("me puedes dar", 0.5),
+    ("me podeis dar", 0.5),
+    ("need a", 0.3),
+    ("necesito", 0.3),
+    ("slot", 0.3),
+    ("me apunto", 1.0),
+    ("para manana", 0.2),
+    ("for tomorrow", 0.2),
+    ("haircut", 0.5),
+    ("corte", 0.3),
+    ("new appointment", 1.0),
+    ("nueva cita", 1.0),
+    ("otra cita", 0.8),
+    ("another appointment", 0.8),
+    ("a table", 0.6),
+    ("una mesa", 0.6),
+];
+
+const RESCHEDULE: Phrases = &[
+    ("reschedul*", 1.6),
+    ("re schedule", 1.6),
+    ("reprogram*", 1.6),
+    ("reagend*", 1.6),
+    ("rebook*", 1.4),
+    ("move my", 1.2),
+    ("move the", 0.8),
+    ("move it", 1.2),
+    ("move it to", 0.4),
+    ("change my", 1.0),
+    ("change the", 0.7),
+    ("change it", 1.0),
+    ("change the time", 0.6),
+    ("change the date", 0.6),
+    ("cambiar", 0.9),
+    ("cambia", 0.9),
+    ("cambiarla", 1.2),
+    ("cambiarlo", 1.2),
+    ("cambio", 0.6),
+    ("cambiame", 1.2),
+    ("mover", 0.9),
+    ("muev*", 0.9),
+    ("moverla", 1.2),
+    ("pasar la cita", 1.2),
+    ("pasarla", 1.0),
+    ("aplaz*", 1.3),
+    ("pospon*", 1.3),
+    ("postpon*", 1.3),
+    ("push back", 1.1),
+    ("push it", 1.0),
+    ("bring forward", 1.1),
+    ("bring it forward", 1.1),
+    ("adelantar", 1.1),
+    ("adelantarla", 1.2),
+    ("retrasar", 1.1),
+    ("retrasarla", 1.2),
+    ("atrasar", 1.0),
+    ("another day", 0.8),
+    ("another time", 0.8),
+    ("different time", 0.9),
+    ("different day", 0.9),
+    ("otro dia", 0.8),
+    ("otra hora", 0.8),
+    ("otro momento", 0.7),
+    ("en vez de", 0.7),
+    ("en lugar de", 0.7),
+    ("instead", 0.7),
+    ("rather", 0.4),
+    ("later instead", 0.4),
+    ("can we do", 0.3),
+    ("se puede cambiar", 0.6),
+];
+
+const CANCEL: Phrases = &[
+    ("cancel*", 1.6),
+    ("cancl*", 1.4),
+    ("anul*", 1.4),
+    ("call off", 1.2),
+    ("call it off", 1.2),
+    ("cant make it", 1.3),
+    ("cannot make it", 1.3),
+    ("wont make it", 1.3),
+    ("can not make it", 1.3),
+    ("wont be able to make", 1.2),
+    ("wont be able to come", 1.2),
+    ("not going to make it", 1.2),
+    ("not coming", 1.0),
+    ("cant come", 1.0),
+    ("cant go", 0.9),
+    ("no longer need", 1.0),
+    ("dont need the appointment", 1.2),
+    ("delete my", 0.9),
+    ("no puedo ir", 1.1),
+    ("no podre ir", 1.1),
+    ("no voy a poder ir", 1.1),
+    ("no voy a poder", 0.8),
+    ("no voy a ir", 1.1),
+    ("no ire", 1.0),
+    ("no puedo asistir", 1.1),
+    ("no podre asistir", 1.1),
+    ("no puedo acudir", 1.1),
+    ("no voy a poder acudir", 1.1),
+    ("no puedo venir", 1.1),
+    ("no podre venir", 1.1),
+    ("no puedo al final", 1.0),
+    ("borra*", 0.8),
+    ("quita*", 0.5),
+    ("elimina*", 0.8),
+    ("desapunt*", 1.2),
+    ("dar de baja la cita", 1.4),
+    ("ya no", 0.4),
+    ("forget it", 0.6),
+    ("olvidalo", 0.5),
+    ("dejalo", 0.4),
+];
+
+const CONFIRM: Phrases = &[
+    ("yes", 1.2),
+    ("yeah", 1.2),
+    ("yea", 1.0),
+    ("yep", 1.2),
+    ("yup", 1.2),
+    ("ya", 0.2),
+    ("sure", 1.0),
+    ("ok", 1.0),
+    ("okay", 1.0),
+    ("okey", 1.0),
+    ("oki", 1.0),
+    ("okis", 1.0),
+    ("k", 0.8),
+    ("kk", 0.9),
+    ("vale", 1.2),
+    ("va", 0.6),
+    ("dale", 1.1),
+    ("si", 1.2),
+    ("sip", 1.1),
+    ("claro", 1.0),
+    ("perfect*", 1.0),
+    ("great", 0.8),
+    ("genial", 0.9),
+    ("confirm*", 1.2),
+    ("correct*", 0.9),
+    ("de acuerdo", 1.1),
+    ("deacuerdo", 1.1),
+    ("sounds good", 1.2),
+    ("sounds great", 1.2),
+    ("sounds perfect", 1.2),
+    ("that works", 1.2),
+    ("works for me", 1.2),
+    ("me va bien", 1.1),
+    ("me viene bien", 1.1),
+    ("me sirve", 1.0),
+    ("me vale", 1.0),
+    ("bien", 0.5),
+    ("good", 0.6),
+    ("fine", 0.7),
+    ("alright", 0.9),
+    ("all right", 0.9),
+    ("of course", 1.0),
+    ("absolutely", 1.0),
+    ("definitely", 1.0),
+    ("exact*", 0.9),
+    ("eso es", 1.0),
+    ("venga", 0.9),
+    ("agreed", 1.0),
+    ("deal", 0.8),
+    ("go ahead", 1.0),
+    ("do it", 0.7),
+    ("adelante", 0.9),
+    ("hecho", 0.8),
+    ("please do", 1.0),
+    ("por supuesto", 1.1),
+    ("listo", 0.8),
+    ("guay", 0.8),
+    ("cool", 0.7),
+    ("nice", 0.5),
+    ("awesome", 0.7),
+    ("👍", 1.4),
+    ("👌", 1.3),
+    ("✅", 1.3),
+    ("✔", 1.2),
+    ("🆗", 1.3),
+    ("👍🏻", 1.4),
+    ("that one", 0.6),
+    ("esa", 0.2),
+    ("ese", 0.2),
+    ("me quedo con", 0.9),
+    ("i ll take", 0.9),
+    ("ill take", 0.9),
+    ("lets do", 0.8),
+    ("book it", 0.8),
+    ("reservala", 0.8),
+];
+
+const DECLINE: Phrases = &[
+    ("no", 0.8),
+    ("nope", 1.3),
+    ("nah", 1.2),
+    ("no thanks", 1.4),
+    ("no thank you", 1.4),
+    ("no gracias", 1.4),
+    ("not really", 1.1),
+    ("neither", 1.0),
+    ("none", 0.9),
+    ("none of them", 1.2),
+    ("ninguno", 1.1),
+    ("ninguna", 1.1),
+    ("ninguna me va", 1.3),
+    ("tampoco", 1.0),
+    ("mejor no", 1.2),
+    ("no me va bien", 1.3),
+    ("no me viene bien", 1.3),
+    ("no me sirve", 1.2),
+    ("no me va", 1.0),
+    ("no me cuadra", 1.2),
+    ("doesnt work", 1.2),
+    ("does not work", 1.2),
+    ("dont work", 1.0),
+    ("not good", 0.9),
+    ("no good", 0.9),
+    ("👎", 1.4),
+    ("negative", 0.8),
+    ("wrong", 0.7),
+    ("incorrect", 0.8),
+    ("no es correcto", 1.1),
+    ("not that", 0.8),
+    ("esa no", 1.0),
+    ("ese no", 1.0),
+    ("not that one", 1.1),
+    ("no way", 1.0),
+    ("de ninguna manera", 1.0),
+    ("dont want", 0.6),
+    ("no quiero", 0.5),
+];
+
+const ASK_AVAILABILITY: Phrases = &[
+    ("availab*", 1.3),
+    ("disponib*", 1.3),
+    ("free", 0.6),
+    ("libre", 0.8),
+    ("libres", 0.8),
+    ("opening", 0.9),
+    ("openings", 1.1),
+    ("any slots", 1.2),
+    ("slots", 0.8),
+    ("hueco*", 1.2),
+    ("sitio", 0.5),
+    ("space", 0.4),
+    ("room for", 0.5),
+    ("do you have", 0.6),
+    ("have anything", 0.9),
+    ("got anything", 0.9),
+    ("anything", 0.3),
+    ("any time", 0.3),
+    ("tienes algo", 1.1),
+    ("teneis algo", 1.1),
+    ("tiene algo", 1.1),
+    ("tienen algo", 1.1),
+    ("hay algo", 1.0),
+    ("hay hueco", 1.2),
+    ("hay sitio", 1.1),
+    ("hay hora", 1.0),
+    ("hay cita", 1.0),
+    ("hay turno", 1.0),
+    ("queda algo", 1.0),
+    ("quedan", 0.5),
+    ("tienes hora", 1.0),
+    ("teneis hora", 1.0),
+    ("tiene hora", 1.0),
+    ("what times", 1.0),
+    ("which times", 1.0),
+    ("what time can", 0.8),
+    ("what days", 0.8),
+    ("que horas", 0.8),
+    ("que dias", 0.8),
+    ("que horarios", 0.9),
+    ("horario*", 0.6),
+    ("when can i", 0.9),
+    ("when could i", 0.9),
+    ("cuando puedo", 0.9),
+    ("cuando podria", 0.9),
+    ("cuando teneis", 1.0),
+    ("cuando tienes", 1.0),
+    ("cuando hay", 1.0),
+    ("is there", 0.4),
+    ("are there", 0.4),
+    ("are you open", 0.7),
+    ("r u open", 0.7),
+    ("open on", 0.6),
+    ("abris", 0.6),
+    ("abierto", 0.5),
+    ("abiertos", 0.5),
+    ("earliest", 0.7),
+    ("next available", 1.3),
+    ("primera hora libre", 1.2),
+    ("lo antes posible", 0.4),
+    ("can you fit", 0.4),
+];
+
+const MY_BOOKING: Phrases = &[
+    ("my appointment", 1.0),
+    ("my appt", 1.0),
+    ("my booking", 1.0),
+    ("my reservation", 1.0),
+    ("mi cita", 1.0),
+    ("mi reserva", 1.0),
+    ("mi turno", 1.0),
+    ("when is my", 1.3),
+    ("whens my", 1.3),
+    ("what time is my", 1.3),
+    ("what day is my", 1.3),
+    ("do i have", 0.8),
+    ("have i got", 0.8),
+    ("am i booked", 1.3),
+    ("did i book", 1.0),
+    ("tengo cita", 1.0),
+    ("tengo una cita", 1.0),
+    ("tengo reserva", 1.0),
+    ("tengo hora", 0.9),
+    ("cuando es mi", 1.3),
+    ("cuando tengo", 1.1),
+    ("a que hora es mi", 1.3),
+    ("a que hora tengo", 1.2),
+    ("que dia tengo", 1.2),
+    ("que dia es mi", 1.3),
+    ("para cuando tengo", 1.2),
+    ("check my", 0.9),
+    ("details of my", 1.0),
+    ("remind me when", 0.8),
+    ("recuerdame cuando", 0.8),
+    ("i have an appointment", 0.6),
+    ("tengo una reserva", 1.0),
+    ("estoy apuntad*", 1.0),
+    ("is my", 0.4),
+    ("still on", 0.6),
+    ("sigue en pie", 1.0),
+    ("sigue confirmad*", 1.0),
+];
+
+const HUMAN: Phrases = &[
+    ("human", 1.6),
+    ("humano", 1.6),
+    ("humana", 1.6),
+    ("person", 1.1),
+    ("persona", 1.1),
+    ("real person", 1.6),
+    ("persona real", 1.6),
+    ("agent", 1.1),
+    ("agente", 1.1),
+    ("representative", 1.3),
+    ("operator", 1.2),
+    ("operador", 1.2),
+    ("operadora", 1.2),
+    ("someone", 0.6),
+    ("somebody", 0.6),
+    ("alguien", 0.6),
+    ("talk to", 0.6),
+    ("speak to", 0.6),
+    ("speak with", 0.6),
+    ("talk with", 0.6),
+    ("hablar con", 0.7),
+    ("call me", 0.9),
+    ("give me a call", 0.9),
+    ("llamame", 1.0),
+    ("llamadme", 1.0),
+    ("llameme", 1.0),
+    ("me llamas", 0.9),
+    ("me podeis llamar", 1.0),
+    ("me puedes llamar", 1.0),
+    ("manager", 0.9),
+    ("encargad*", 0.9),
+    ("responsable", 0.8),
+    ("atencion al cliente", 1.2),
+    ("customer service", 1.2),
+    ("customer support", 1.2),
+    ("not a bot", 1.3),
+    ("are you a bot", 1.0),
+    ("eres un bot", 1.0),
+    ("robot", 0.7),
+    ("bot", 0.5),
+    ("maquina", 0.5),
+    ("staff member", 0.8),
+    ("the owner", 0.8),
+    ("el dueno", 0.8),
+    ("la duena", 0.8),
+];
+
+const OPT_OUT: Phrases = &[
+    ("unsubscribe", 1.8),
+    ("opt out", 1.8),
+    ("optout", 1.8),
+    ("darme de baja", 1.8),
+    ("dadme de baja", 1.8),
+    ("date de baja", 1.2),
+    ("de baja", 1.2),
+    ("no me escrib*", 1.8),
+    ("no me mand*", 1.4),
+    ("no me envi*", 1.4),
+    ("dejad de escrib*", 1.8),
+    ("deja de escrib*", 1.8),
+    ("dejen de escrib*", 1.8),
+    ("deja de mandar*", 1.6),
+    ("dejad de mandar*", 1.6),
+    ("dejen de mandar*", 1.6),
+    ("no mas mensajes", 1.8),
+    ("no quiero recibir", 1.4),
+    ("no quiero mas mensajes", 1.8),
+    ("stop messaging", 1.8),
+    ("stop texting", 1.8),
+    ("stop sending", 1.8),
+    ("stop writing", 1.8),
+    ("stop contacting", 1.8),
+    ("dont message me", 1.8),
+    ("dont text me", 1.8),
+    ("dont contact me", 1.6),
+    ("do not message", 1.8),
+    ("do not contact", 1.6),
+    ("no more messages", 1.8),
+    ("remove me", 1.4),
+    ("take me off", 1.4),
+    ("leave me alone", 1.3),
+    ("no me molest*", 1.3),
+    ("dejame en paz", 1.3),
+    ("borrame", 1.0),
+    ("spam", 0.7),
+];
+
+const OPT_IN: Phrases = &[
+    ("subscribe", 1.4),
+    ("opt in", 1.8),
+    ("optin", 1.8),
+    ("unstop", 1.8),
+    ("darme de alta", 1.8),
+    ("dadme de alta", 1.8),
+    ("de alta", 1.0),
+    ("volver a recibir", 1.4),
+    ("quiero recibir mensajes", 1.4),
+    ("resume messages", 1.6),
+    ("start messaging", 1.2),
+    ("reactivar", 1.0),
+];
+
+const GREETING: Phrases = &[
+    ("hi", 1.2),
+    ("hello", 1.2),
+    ("helo", 1.1),
+    ("hey", 1.1),
+    ("hiya", 1.1),
+    ("heya", 1.1),
+    ("howdy", 1.1),
+    ("yo", 0.5),
+    ("good morning", 1.3),
+    ("good afternoon", 1.3),
+    ("good evening", 1.3),
+    ("gm", 0.6),
+    ("hola", 1.3),
+    ("holi", 1.2),
+    ("holis", 1.2),
+    ("ola", 0.9),
+    ("buenas", 1.2),
+    ("buenos dias", 1.3),
+    ("buen dia", 1.3),
+    ("buenas tardes", 1.3),
+    ("buenas noches", 1.1),
+    ("que tal", 0.8),
+    ("como estas", 0.8),
+    ("how are you", 0.8),
+    ("saludos", 1.0),
+    ("greetings", 1.0),
+    ("ey", 0.8),
+    ("hey there", 1.3),
+    ("hi there", 1.3),
+    ("👋", 1.2),
+];
+
+const THANKS: Phrases = &[
+    ("thanks", 1.4),
+    ("thank you", 1.4),
+    ("thank u", 1.4),
+    ("thankyou", 1.4),
+    ("thx", 1.3),
+    ("thnx", 1.3),
+    ("thks", 1.3),
+    ("ty", 1.0),
+    ("tysm", 1.3),
+    ("cheers", 1.0),
+    ("appreciate*", 1.1),
+    ("gracias", 1.4),
+    ("grax", 1.2),
+    ("grcs", 1.2),
+    ("graciass", 1.2),
+    ("agradec*", 1.1),
+    ("muchas gracias", 1.5),
+    ("mil gracias", 1.5),
+    ("🙏", 1.1),
+    ("much appreciated", 1.4),
+    ("muy amable", 1.1),
+];
+
+/// Words from other domains. A message about alarms, music or bank cards is not about an
+/// appointment even if it says "cancel" or "tomorrow at 7", unless it also names one.
+const OTHER_DOMAIN: &[&str] = &[
+    "alarm",
+    "alarms",
+    "alarma",
+    "despertador",
+    "timer",
+    "temporizador",
+    "song",
+    "songs",
+    "cancion",
+    "music",
+    "musica",
+    "playlist",
+    "spotify",
+    "weather",
+    "clima",
+    "forecast",
+    "rain",
+    "lluvia",
+    "flight",
+    "flights",
+    "vuelo",
+    "vuelos",
+    "train",
+    "tren",
+    "uber",
+    "taxi",
+    "email",
+    "emails",
+    "correo",
+    "card",
+    "tarjeta",
+    "transfer",
+    "transferencia",
+    "payment",
+    "pago",
+    "refund",
+    "balance",
+    "saldo",
+    "account",
+    "order",
+    "pedido",
+    "package",
+    "paquete",
+    "delivery",
+    "lights",
+    "light",
+    "luces",
+    "luz",
+    "lamp",
+    "volume",
+    "volumen",
+    "news",
+    "noticias",
+    "recipe",
+    "receta",
+    "joke",
+    "chiste",
+    "traffic",
+    "trafico",
+    "stock",
+    "stocks",
+    "podcast",
+    "radio",
+    "tv",
+    "television",
+    "netflix",
+    "movie",
+    "pelicula",
+    "game",
+    "partido",
+    "football",
+    "futbol",
+    "remind",
+    "reminder",
+    "recuerdame",
+    "recordatorio",
+    "wake",
+    "despiertame",
+    "subscription",
+    "suscripcion",
+    "loan",
+    "prestamo",
+    "mortgage",
+    "hipoteca",
+    "pin",
+    "atm",
+    "cajero",
+    "exchange",
+    "currency",
+    "wifi",
+    "password",
+    "contrasena",
+    "vacuum",
+    "aspiradora",
+    "thermostat",
+    "calories",
+    "translate",
+    "traduce",
+    "traducir",
+    "spell",
+    "define",
+    "play",
+    "pon",
+    "reproduce",
+    "shopping",
+    "compra",
+    "grocery",
+    "tweet",
+    "facebook",
+    "instagram",
+    "calculator",
+    "math",
+    "convert",
+    "capital",
+    "president",
+    "cook",
+    "cocinar",
+    "hotel",
+    "rental",
+    "car",
+    "coche",
+    "insurance",
+    "seguro",
+    "bill",
+    "factura",
+    "invoice",
+    "salary",
+    "nomina",
+];
+
+/// Words that anchor a message to this business's bookings even among other vocabulary.
+const BOOKING_ANCHORS: &[&str] = &[
+    "appointment",
+    "appt",
+    "booking",
+    "reservation",
+    "cita",
+    "reserva",
+    "turno",
+    "slot",
+    "hueco",
+    "session",
+    "sesion",
+    "visit",
+    "visita",
+    "haircut",
+    "corte",
+    "clase",
+    "class",
+    "consulta",
+];
+
+struct Lexicon {
+    /// Every word used in a phrase (stems without the `*`), for typo correction.
+    words: Vec<&'static str>,
+    /// Squeezed form of each lexicon word to the word, for "yesss"/"graciass"-style input.
+    squeezed: HashMap<String, &'static str>,
+}
+
+fn all_phrase_lists() -> [(IntentName, Phrases); 12] {
+    [
+        (IntentName::Book, BOOK),
+        (IntentName::Reschedule, RESCHEDULE),
+        (IntentName::Cancel, CANCEL),
+        (IntentName::Confirm, CONFIRM),
+        (IntentName::Decline, DECLINE),
+        (IntentName::AskAvailability, ASK_AVAILABILITY),
+        (IntentName::MyBooking, MY_BOOKING),
+        (IntentName::Human, HUMAN),
+        (IntentName::OptOut, OPT_OUT),
+        (IntentName::OptIn, OPT_IN),
+        (IntentName::Greeting, GREETING),
+        (IntentName::Thanks, THANKS),
+    ]
+}
+
+static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
+    let mut words: Vec<&'static str> = Vec::new();
+    for (_, phrases) in all_phrase_lists() {
+        for (phrase, _) in phrases {
+            for w in phrase.split(' ') {
+                let w = w.trim_end_matches('*');
+                if !words.contains(&w) {
+                    words.push(w);
+                }
+            }
+        }
+    }
+    let squeezed = words.iter().map(|w| (squeeze(w), *w)).collect();
+    Lexicon { words, squeezed }
+});
+
+/// Maps a token onto the lexicon word it most likely stands for: exact, then with doubled
+/// letters collapsed, then within a small edit distance (same first letter, since typos
+/// rarely hit the first one).
+fn canonical(token: &Token) -> String {
+    let lex = &*LEXICON;
+    let text = token.text.as_str();
+    if lex.words.contains(&text) {
+        return token.text.clone();
+    }
+    if let Some(w) = lex.squeezed.get(&token.squeezed) {
+        return (*w).to_string();
+    }
+    let len = text.chars().count();
+    let budget = typo_budget(len).min(1 + usize::from(len >= 9));
+    if budget > 0 && len >= 6 {
+        let first = text.chars().next();
+        let mut best: Option<(usize, &str)> = None;
+        for w in &lex.words {
+            if w.chars().next() != first || w.len().abs_diff(text.len()) > budget || w.len() < 6 {
+                continue;
+            }
+            let d = edit_distance(text, w, budget);
+            if d <= budget && best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, w));
+            }
+        }
+        if let Some((_, w)) = best {
+            return w.to_string();
+        }
+    }
+    token.text.clone()
+}
+
+fn word_matches(word: &str, key: &str) -> bool {
+    match key.strip_suffix('*') {
+        Some(stem) => {
+            if word.starts_with(stem) {
+                return true;
+            }
+            // Typos inside a stem: "cancle", "resevar".
+            let prefix: String = word.chars().take(stem.chars().count()).collect();
+            stem.len() >= 5 && word.len() >= stem.len() && edit_distance(&prefix, stem, 1) <= 1
+        }
+        None => word == key,
+    }
+}
+
+/// Whether the phrase occurs in the word sequence.
+fn phrase_occurs(words: &[String], phrase: &str) -> bool {
+    let keys: Vec<&str> = phrase.split(' ').collect();
+    if keys.is_empty() || keys.len() > words.len() {
+        return false;
+    }
+    (0..=words.len() - keys.len()).any(|start| {
+        keys.iter()
+            .enumerate()
+            .all(|(k, key)| word_matches(&words[start + k], key))
+    })
+}
+
+/// What the rest of the understanding found, which shifts intent evidence.
+pub(crate) struct Signals {
+    /// A date/time expression was found.
+    pub has_time: bool,
+    /// Share of the message's words that belong to date/time expressions (0..=1).
+    pub time_coverage: f32,
+    /// A tenant service was mentioned.
+    pub has_service: bool,
+    /// The message picks one of the options last shown.
+    pub has_choice: bool,
+}
+
+const WHOLE_MESSAGE_COMMANDS: &[(&str, IntentName)] = &[
+    ("stop", IntentName::OptOut),
+    ("stopall", IntentName::OptOut),
+    ("baja", IntentName::OptOut),
+    ("unsubscribe", IntentName::OptOut),
+    ("cancelar suscripcion", IntentName::OptOut),
+    ("end", IntentName::OptOut),
+    ("quit", IntentName::OptOut),
+    ("start", IntentName::OptIn),
+    ("alta", IntentName::OptIn),
+    ("subscribe", IntentName::OptIn),
+    ("unstop", IntentName::OptIn),
+    ("resume", IntentName::OptIn),
+];
+
+const INTENT_THRESHOLD: f32 = 0.5;
+
+pub(crate) fn classify(tokens: &[Token], signals: &Signals) -> Vec<Intent> {
+    let words: Vec<String> = tokens
+        .iter()
+        .filter(|t| t.kind == Kind::Word || t.kind == Kind::Symbol)
+        .map(|t| {
+            if t.kind == Kind::Word {
+                canonical(t)
+            } else {
+                t.text.clone()
+            }
+        })
+        .collect();
+    let word_count = tokens
+        .iter()
+        .filter(|t| t.kind == Kind::Word || t.kind == Kind::Number)
+        .count();
+    let is_question = tokens.iter().any(|t| t.is_punct('?') || t.is_punct('¿'));
+
+    let mut scores: Vec<(IntentName, f32)> = all_phrase_lists()
+        .iter()
+        .map(|(name, phrases)| {
+            let score = phrases
+                .iter()
+                .filter(|(p, _)| phrase_occurs(&words, p))
+                .map(|(_, w)| *w)
+                .sum::<f32>();
+            (*name, score)
+        })
+        .collect();
+    let score = |scores: &[(IntentName, f32)], name: IntentName| {
+        scores
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
+            .unwrap_or(0.0)
+    };
+    let add = |scores: &mut Vec<(IntentName, f32)>, name: IntentName, delta: f32| {
+        if let Some(entry) = scores.iter_mut().find(|(n, _)| *n == name) {
+            entry.1 += delta;
+        }
+    };
+    let scale = |scores: &mut Vec<(IntentName, f32)>, name: IntentName, factor: f32| {
+        if let Some(entry) = scores.iter_mut().find(|(n, _)| *n == name) {
+            entry.1 *= factor;
+        }
+    };
+
+    // Consent keywords are commands when they are the whole message.
+    let joined = words.join(" ");
+    for (command, name) in WHOLE_MESSAGE_COMMANDS {
+        if joined == *command {
+            add(&mut scores, *name, 3.0);
+        }
+    }
+    // "stop" inside a sentence opts out only together with messaging words.
+    if words.first().is_some_and(|w| w == "stop")
+        && word_count <= 3
+        && score(&scores, IntentName::OptOut) == 0.0
+    {
+        add(&mut scores, IntentName::OptOut, 1.2);
+    }
+
+    let first = words.first().map(String::as_str).unwrap_or("");
+    let specific = [
+        IntentName::Cancel,
+        IntentName::Reschedule,
+        IntentName::OptOut,
+        IntentName::Human,
+        IntentName::MyBooking,
+    ];
+    let specific_max = specific
+        .iter()
+        .map(|n| score(&scores, *n))
+        .fold(0.0f32, f32::max);
+
+    // A leading "no" is a refusal in short replies; in longer ones it usually negates a verb
+    // that other phrases already explain ("no puedo ir" is a cancellation).
+    if matches!(first, "no" | "nope" | "nah") {
+        if word_count <= 3 && specific_max < 1.0 {
+            add(&mut scores, IntentName::Decline, 0.8);
+        } else if specific_max >= 1.0 {
+            scale(&mut scores, IntentName::Decline, 0.3);
+        }
+    } else if words.iter().any(|w| w == "no") && word_count > 3 {
+        // A "no" in the middle of a sentence is negation, not a refusal.
+        scale(&mut scores, IntentName::Decline, 0.5);
+        // "no quiero confirmar", "not ok".
+        scale(&mut scores, IntentName::Confirm, 0.5);
+    }
+    if matches!(first, "no" | "nope" | "nah") || words.iter().any(|w| w == "not" || w == "dont") {
+        scale(&mut scores, IntentName::Confirm, 0.3);
+    }
+
+    // Agreement words are replies: strong alone, weak inside a long message.
+    if word_count > 5 {
+        scale(&mut scores, IntentName::Confirm, 0.5);
+        scale(&mut scores, IntentName::Greeting, 0.7);
+    }
+
+    let other_domain = words.iter().any(|w| OTHER_DOMAIN.contains(&w.as_str()));
+    let anchored = signals.has_service
+        || words
+            .iter()
+            .any(|w| BOOKING_ANCHORS.iter().any(|a| w.starts_with(a)));
+    let booking = [
+        IntentName::Book,
+        IntentName::Reschedule,
+        IntentName::Cancel,
+        IntentName::AskAvailability,
+        IntentName::MyBooking,
+    ];
+    if other_domain && !anchored {
+        for name in booking {
+            scale(&mut scores, name, 0.15);
+        }
+    }
+
+    if signals.has_service {
+        add(&mut scores, IntentName::Book, 0.5);
+    }
+    if signals.has_choice {
+        add(&mut scores, IntentName::Confirm, 0.6);
+    }
+    if words
+        .iter()
+        .any(|w| w == "mejor" || w == "better" || w == "rather")
+        && signals.has_time
+    {
+        add(&mut scores, IntentName::Reschedule, 0.4);
+    }
+
+    // A date or time is booking evidence when nothing else explains the message: "mañana a
+    // las 5", "tmrw after 4?". It goes to whichever booking intent the words already chose.
+    if signals.has_time && !(other_domain && !anchored) {
+        let ask = score(&scores, IntentName::AskAvailability);
+        let directed = [
+            IntentName::Reschedule,
+            IntentName::Cancel,
+            IntentName::MyBooking,
+        ]
+        .iter()
+        .any(|n| score(&scores, *n) >= INTENT_THRESHOLD);
+        let boost = 0.4 + 0.8 * signals.time_coverage.clamp(0.0, 1.0);
+        if ask >= INTENT_THRESHOLD {
+            add(&mut scores, IntentName::AskAvailability, 0.4);
+        } else if directed {
+            // The time says when to move or which booking to drop; it does not add a booking.
+        } else if signals.time_coverage >= 0.5
+            || score(&scores, IntentName::Book) > 0.0
+            || is_question
+        {
+            add(&mut scores, IntentName::Book, boost);
+            if is_question {
+                add(&mut scores, IntentName::AskAvailability, 0.5 * boost);
+            }
+        }
+    }
+
+    scores.retain(|(_, s)| *s > 0.0);
+    scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let confidence = |s: f32| (s / (s + 0.6)).clamp(0.0, 0.99);
+    let top = scores.first().map(|(_, s)| *s).unwrap_or(0.0);
+    let mut intents: Vec<Intent> = Vec::new();
+    if top < INTENT_THRESHOLD {
+        intents.push(Intent {
+            name: IntentName::Other,
+            confidence: (1.0 - confidence(top)).clamp(0.5, 0.99),
+        });
+    }
+    for (name, s) in scores {
+        if s >= INTENT_THRESHOLD * 0.5 {
+            intents.push(Intent {
+                name,
+                confidence: (confidence(s) * 100.0).round() / 100.0,
+            });
+        }
+    }
+    if intents.is_empty() {
+        intents.push(Intent {
+            name: IntentName::Other,
+            confidence: 0.9,
+        });
+    }
+    intents
+}
