@@ -1,0 +1,95 @@
+//! Ingress metrics, rendered as Prometheus text on `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    /// Webhook deliveries by how they were answered.
+    pub deliveries: Family<OutcomeLabel, Counter>,
+    /// Events published, by kind.
+    pub events: Family<KindLabel, Counter>,
+    /// Well-signed updates acknowledged without an event (kinds we do not handle).
+    pub ignored: Family<ReasonLabel, Counter>,
+    /// Updates kept raw in the unparsed queue because they could not be read.
+    pub unreadable: Counter,
+    /// Time from request to answer for authenticated deliveries.
+    pub delivery_seconds: Histogram,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ingress");
+        let deliveries = Family::<OutcomeLabel, Counter>::default();
+        let events = Family::<KindLabel, Counter>::default();
+        let ignored = Family::<ReasonLabel, Counter>::default();
+        let unreadable = Counter::default();
+        let delivery_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "deliveries",
+            "Webhook deliveries by outcome",
+            deliveries.clone(),
+        );
+        registry.register("events", "Events published by kind", events.clone());
+        registry.register(
+            "ignored_updates",
+            "Updates of unhandled kinds",
+            ignored.clone(),
+        );
+        registry.register(
+            "unreadable_updates",
+            "Updates kept raw as unreadable",
+            unreadable.clone(),
+        );
+        registry.register(
+            "delivery_seconds",
+            "Latency of authenticated webhook deliveries",
+            delivery_seconds.clone(),
+        );
+        Self {
+            registry,
+            deliveries,
+            events,
+            ignored,
+            unreadable,
+            delivery_seconds,
+        }
+    }
+
+    pub fn delivery(&self, outcome: &'static str) {
+        self.deliveries
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

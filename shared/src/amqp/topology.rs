@@ -1,0 +1,204 @@
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, ExchangeKind};
+
+use crate::partition::partition_of;
+
+/// Deliveries of one message before the broker dead-letters it. Fixed: a queue's arguments
+/// cannot change once declared, and every fleet member must declare identical ones.
+pub const DELIVERY_LIMIT: i64 = 5;
+
+/// Names and declaration of the fleet's exchanges and queues.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    namespace: String,
+    partitions: u16,
+}
+
+impl Topology {
+    pub fn new(namespace: &str, partitions: u16) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            partitions: partitions.max(1),
+        }
+    }
+
+    pub fn partitions(&self) -> u16 {
+        self.partitions
+    }
+
+    /// Direct exchange in front of the partition queues.
+    pub fn conversations_exchange(&self) -> String {
+        format!("{}conv", self.namespace)
+    }
+
+    pub fn partition_queue(&self, partition: u16) -> String {
+        format!("{}conv.p{partition}", self.namespace)
+    }
+
+    pub fn partition_routing_key(partition: u16) -> String {
+        format!("p{partition}")
+    }
+
+    pub fn dead_letter_exchange(&self) -> String {
+        format!("{}conv.dlx", self.namespace)
+    }
+
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}conv.dead", self.namespace)
+    }
+
+    /// Fanout exchange that carries handoff requests to whatever agent tooling subscribes.
+    pub fn handoff_exchange(&self) -> String {
+        format!("{}handoff", self.namespace)
+    }
+
+    /// Signed webhook payloads that could not be read at all: kept, never dropped.
+    pub fn unparsed_queue(&self) -> String {
+        format!("{}ingress.unparsed", self.namespace)
+    }
+
+    pub fn partition_for(&self, conversation_key: &str) -> u16 {
+        partition_of(conversation_key, self.partitions)
+    }
+
+    /// Declares everything idempotently. Safe to call from every process at every start.
+    pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+        let durable_exchange = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        let durable_queue = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+
+        channel
+            .exchange_declare(
+                self.dead_letter_exchange().as_str().into(),
+                ExchangeKind::Fanout,
+                durable_exchange,
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_declare(
+                self.dead_letter_queue().as_str().into(),
+                durable_queue,
+                quorum_args(),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                self.dead_letter_queue().as_str().into(),
+                self.dead_letter_exchange().as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_declare(
+                self.unparsed_queue().as_str().into(),
+                durable_queue,
+                quorum_args(),
+            )
+            .await?;
+        channel
+            .exchange_declare(
+                self.handoff_exchange().as_str().into(),
+                ExchangeKind::Fanout,
+                durable_exchange,
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .exchange_declare(
+                self.conversations_exchange().as_str().into(),
+                ExchangeKind::Direct,
+                durable_exchange,
+                FieldTable::default(),
+            )
+            .await?;
+        for partition in 0..self.partitions {
+            let queue = self.partition_queue(partition);
+            channel
+                .queue_declare(queue.as_str().into(), durable_queue, self.partition_args())
+                .await?;
+            channel
+                .queue_bind(
+                    queue.as_str().into(),
+                    self.conversations_exchange().as_str().into(),
+                    Self::partition_routing_key(partition).as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Quorum (replicated, durable), single active consumer (one writer per conversation at
+    /// any instant, enforced by the broker), bounded redeliveries, and at-least-once
+    /// dead-lettering so a poison message is moved, never lost.
+    fn partition_args(&self) -> FieldTable {
+        let mut args = quorum_args();
+        args.insert(
+            ShortString::from("x-single-active-consumer"),
+            AMQPValue::Boolean(true),
+        );
+        args.insert(
+            ShortString::from("x-delivery-limit"),
+            AMQPValue::LongLongInt(DELIVERY_LIMIT),
+        );
+        args.insert(
+            ShortString::from("x-dead-letter-exchange"),
+            long_string(&self.dead_letter_exchange()),
+        );
+        args.insert(
+            ShortString::from("x-dead-letter-strategy"),
+            long_string("at-least-once"),
+        );
+        // at-least-once dead-lettering requires reject-publish overflow.
+        args.insert(
+            ShortString::from("x-overflow"),
+            long_string("reject-publish"),
+        );
+        args
+    }
+
+    /// Deletes every queue and exchange of this namespace. For tests and sandboxes only.
+    pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
+        use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+        let mut queues: Vec<String> = (0..self.partitions)
+            .map(|p| self.partition_queue(p))
+            .collect();
+        queues.push(self.dead_letter_queue());
+        queues.push(self.unparsed_queue());
+        for queue in queues {
+            channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await?;
+        }
+        for exchange in [
+            self.conversations_exchange(),
+            self.dead_letter_exchange(),
+            self.handoff_exchange(),
+        ] {
+            channel
+                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn quorum_args() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(ShortString::from("x-queue-type"), long_string("quorum"));
+    args
+}
+
+fn long_string(value: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(value.as_bytes().to_vec()))
+}

@@ -1,0 +1,260 @@
+//! Configuration read once at start-up from the environment into typed structs.
+//!
+//! Every binary calls `XConfig::from_env(&Env::from_process())`; tests build an [`Env`] from
+//! pairs instead of mutating the process environment. A missing or malformed value is one
+//! [`ConfigError`] naming the variable; secrets are held in [`SecretString`] so they never print.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub const DEFAULT_PARTITIONS: u16 = 16;
+
+/// A snapshot of environment variables.
+#[derive(Clone, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        Self {
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// A set variable with only white space counts as unset: an empty `PARTITIONS=` in a
+    /// compose file means "default", not "zero".
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn string_or(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or(default).to_owned()
+    }
+
+    pub fn required_secret(&self, name: &'static str) -> Result<SecretString, ConfigError> {
+        self.get(name)
+            .map(|v| SecretString::from(v.to_owned()))
+            .ok_or(ConfigError::Missing { var: name })
+    }
+
+    pub fn optional_secret(&self, name: &str) -> Option<SecretString> {
+        self.get(name).map(|v| SecretString::from(v.to_owned()))
+    }
+
+    pub fn parse_or<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::Invalid {
+                    var: name,
+                    reason: e.to_string(),
+                }),
+        }
+    }
+
+    pub fn millis_or(&self, name: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
+        self.parse_or(name, default_ms).map(Duration::from_millis)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("missing required environment variable {var}")]
+    Missing { var: &'static str },
+    #[error("environment variable {var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+/// Settings every binary shares. They must agree across the fleet (partitions, namespace).
+#[derive(Clone)]
+pub struct CommonConfig {
+    /// Holds the broker password, hence a secret.
+    pub amqp_url: SecretString,
+    pub partitions: u16,
+    /// Prefix for every queue, exchange and Redis key, so that several fleets (or tests) can
+    /// share one broker and one Redis without seeing each other. Empty in production.
+    pub namespace: String,
+}
+
+impl CommonConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let partitions: u16 = env.parse_or("PARTITIONS", DEFAULT_PARTITIONS)?;
+        if partitions == 0 || partitions > 1024 {
+            return Err(ConfigError::Invalid {
+                var: "PARTITIONS",
+                reason: format!("{partitions} is outside 1..=1024"),
+            });
+        }
+        let namespace = env.string_or("FLEET_NAMESPACE", "");
+        if !namespace
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return Err(ConfigError::Invalid {
+                var: "FLEET_NAMESPACE",
+                reason: "only ASCII letters, digits, '.', '-' and '_' are allowed".into(),
+            });
+        }
+        Ok(Self {
+            amqp_url: SecretString::from(env.string_or("AMQP_URL", DEFAULT_AMQP_URL)),
+            partitions,
+            namespace,
+        })
+    }
+}
+
+impl std::fmt::Debug for CommonConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommonConfig")
+            .field("amqp_url", &"[redacted]")
+            .field("partitions", &self.partitions)
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+pub struct IngressConfig {
+    pub common: CommonConfig,
+    pub addr: SocketAddr,
+    /// Key of the `X-Hub-Signature-256` HMAC.
+    pub app_secret: SecretString,
+    /// Echoed back in the subscription handshake when WhatsApp presents it.
+    pub verify_token: SecretString,
+    /// Upper bound for publishing one delivery (connect wait included): past it the webhook
+    /// gets 503 and WhatsApp redelivers, instead of a hanging request.
+    pub publish_timeout: Duration,
+    /// Channels in confirm mode on the publishing connection; confirms are pipelined on each.
+    pub publish_channels: usize,
+}
+
+impl IngressConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let addr = env.parse_or("INGRESS_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)))?;
+        let publish_channels: usize = env.parse_or("INGRESS_PUBLISH_CHANNELS", 4)?;
+        if publish_channels == 0 {
+            return Err(ConfigError::Invalid {
+                var: "INGRESS_PUBLISH_CHANNELS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            common: CommonConfig::from_env(env)?,
+            addr,
+            app_secret: env.required_secret("WHATSAPP_APP_SECRET")?,
+            verify_token: env.required_secret("WHATSAPP_VERIFY_TOKEN")?,
+            publish_timeout: env.millis_or("INGRESS_PUBLISH_TIMEOUT_MS", 3000)?,
+            publish_channels,
+        })
+    }
+}
+
+impl std::fmt::Debug for IngressConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngressConfig")
+            .field("common", &self.common)
+            .field("addr", &self.addr)
+            .field("app_secret", &"[redacted]")
+            .field("verify_token", &"[redacted]")
+            .field("publish_timeout", &self.publish_timeout)
+            .field("publish_channels", &self.publish_channels)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ingress_requires_its_secrets() {
+        let err = IngressConfig::from_env(&Env::from_pairs([("WHATSAPP_VERIFY_TOKEN", "t")]))
+            .expect_err("app secret is required");
+        assert_eq!(
+            err,
+            ConfigError::Missing {
+                var: "WHATSAPP_APP_SECRET"
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "missing required environment variable WHATSAPP_APP_SECRET"
+        );
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        let env = Env::from_pairs([
+            ("WHATSAPP_APP_SECRET", "s"),
+            ("WHATSAPP_VERIFY_TOKEN", "t"),
+            ("PARTITIONS", "sixteen"),
+        ]);
+        let err = IngressConfig::from_env(&env).expect_err("PARTITIONS is not a number");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    var: "PARTITIONS",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let env = Env::from_pairs([
+            ("WHATSAPP_APP_SECRET", "s"),
+            ("WHATSAPP_VERIFY_TOKEN", "t"),
+            ("INGRESS_ADDR", "localhost"),
+        ]);
+        let err = IngressConfig::from_env(&env).expect_err("INGRESS_ADDR needs a port");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    var: "INGRESS_ADDR",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn defaults_and_redaction() {
+        let env = Env::from_pairs([
+            ("WHATSAPP_APP_SECRET", "very-secret"),
+            ("WHATSAPP_VERIFY_TOKEN", "token-123"),
+            ("PARTITIONS", " "),
+        ]);
+        let config = IngressConfig::from_env(&env).expect("valid");
+        assert_eq!(config.common.partitions, DEFAULT_PARTITIONS);
+        assert_eq!(config.addr.port(), 8080);
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("very-secret") && !printed.contains("token-123"));
+        assert!(!printed.contains("guest:guest"));
+    }
+}

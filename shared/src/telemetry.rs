@@ -1,0 +1,179 @@
+//! Logging, tracing and trace-context propagation for every binary.
+//!
+//! `tracing` is the only instrumentation API in the code base. An OpenTelemetry layer is always
+//! installed so that every span has a W3C trace id that travels in AMQP headers and outbound
+//! HTTP (one trace from webhook to reply); spans are exported over OTLP only when the standard
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set.
+//!
+//! Phone numbers and message text never go into a log line or span in clear: use [`pseudonym`].
+
+use std::sync::OnceLock;
+
+use hmac::{Hmac, Mac};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use sha2::Sha256;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::Env;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("RUST_LOG is invalid: {0}")]
+    Filter(String),
+    #[error("OTLP exporter could not be built: {0}")]
+    Exporter(String),
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Flushes and shuts the exporter down when dropped, so the last spans of a draining process
+/// are not lost.
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        let _ = self.provider.force_flush();
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// Installs the global subscriber: env filter (`RUST_LOG`, default `info`), human-readable
+/// logs on stderr, and the OpenTelemetry layer.
+pub fn init(default_service_name: &str, env: &Env) -> Result<TelemetryGuard, TelemetryError> {
+    if let Some(key) = env.get("TELEMETRY_HASH_KEY") {
+        let _ = PSEUDONYM_KEY.set(key.as_bytes().to_vec());
+    }
+    let filter = EnvFilter::try_new(env.get("RUST_LOG").unwrap_or("info"))
+        .map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let service_name = env
+        .get("OTEL_SERVICE_NAME")
+        .unwrap_or(default_service_name)
+        .to_owned();
+    let exporting = env.get("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+        || env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some();
+
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service_name.clone())
+        .build();
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    if exporting {
+        // The exporter reads the standard OTEL_EXPORTER_OTLP_* variables itself.
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    let tracer = provider.tracer(service_name);
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+
+    tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    Ok(TelemetryGuard { provider })
+}
+
+static PSEUDONYM_KEY: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// A stable, keyed pseudonym for a phone number, wa_id or text, safe to put in logs, spans
+/// and metrics: the same input gives the same 16 hex characters within a deployment, and it
+/// cannot be reversed by enumerating phone numbers without the key (`TELEMETRY_HASH_KEY`).
+pub fn pseudonym(value: &str) -> String {
+    let key = PSEUDONYM_KEY
+        .get()
+        .map(Vec::as_slice)
+        .unwrap_or(b"whatsapp-booking-fleet");
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return String::from("unhashable");
+    };
+    mac.update(value.as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..8])
+}
+
+struct AmqpInjector<'a>(&'a mut FieldTable);
+
+impl Injector for AmqpInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(
+            ShortString::from(key),
+            AMQPValue::LongString(LongString::from(value.into_bytes())),
+        );
+    }
+}
+
+struct AmqpExtractor<'a>(&'a FieldTable);
+
+impl Extractor for AmqpExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match self.0.inner().get(&ShortString::from(key))? {
+            AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
+            AMQPValue::ShortString(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.inner().keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Writes the current span's context (`traceparent`, `tracestate`) into AMQP headers.
+pub fn inject_amqp_headers(headers: &mut FieldTable) {
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut AmqpInjector(headers));
+}
+
+/// Makes `span` a child of the trace whose context the AMQP headers carry, if any.
+pub fn continue_trace_from_amqp(span: &tracing::Span, headers: &FieldTable) {
+    let parent = TraceContextPropagator::new().extract(&AmqpExtractor(headers));
+    let _ = span.set_parent(parent);
+}
+
+struct HttpInjector<'a>(&'a mut reqwest::header::HeaderMap);
+
+impl Injector for HttpInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            reqwest::header::HeaderName::from_bytes(key.as_bytes()),
+            reqwest::header::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Writes the current span's context into outbound HTTP request headers.
+pub fn inject_http_headers(headers: &mut reqwest::header::HeaderMap) {
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut HttpInjector(headers));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_are_stable_and_do_not_leak_the_input() {
+        let a = pseudonym("34600111222");
+        assert_eq!(a, pseudonym("34600111222"));
+        assert_ne!(a, pseudonym("34600111223"));
+        assert_eq!(a.len(), 16);
+        assert!(!a.contains("600111"));
+    }
+}
