@@ -18,7 +18,7 @@ use crate::model::{Context, Grain, Lang, When, WhenKind};
 
 /// A date written without a year that fell this many days ago is kept and flagged as past
 /// rather than moved to next year: the customer most likely made a slip worth asking about.
-const RECENT_PAST_DAYS: i64 = 30;
+const RECENT_PAST_DAYS: i64 = 7;
 
 struct Clock {
     tz: Tz,
