@@ -454,6 +454,8 @@ fn signature_is_hmac_sha256_of_the_raw_body() {
 
 // ----- over HTTP -----
 
+type ReceiverState = (mpsc::UnboundedSender<(HeaderMap, Bytes)>, Arc<AtomicU16>);
+
 /// The fleet's ingress, reduced to what the fake needs: it records what it is sent.
 struct Receiver {
     url: String,
@@ -474,10 +476,7 @@ impl Receiver {
             .route(
                 "/webhook",
                 axum::routing::post(
-                    |State((sender, answer)): State<(
-                        mpsc::UnboundedSender<(HeaderMap, Bytes)>,
-                        Arc<AtomicU16>,
-                    )>,
+                    |State((sender, answer)): State<ReceiverState>,
                      headers: HeaderMap,
                      body: Bytes| async move {
                         let _ = sender.send((headers, body));
