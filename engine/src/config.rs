@@ -832,6 +832,17 @@ fn validate_tenant(raw: RawTenant, problems: &mut Problems<'_>) -> Option<Tenant
     if services.is_empty() {
         problems.add("services", &raw.name.span(), "at least one service is required");
     }
+    if services.len() > crate::outbound::MAX_LIST_ROWS {
+        problems.add(
+            "services",
+            &raw.name.span(),
+            format!(
+                "{} services: a WhatsApp list shows at most {}",
+                services.len(),
+                crate::outbound::MAX_LIST_ROWS
+            ),
+        );
+    }
 
     let mut staff: Vec<Resource> = Vec::new();
     for raw_staff in &raw.staff {
