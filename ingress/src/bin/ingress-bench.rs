@@ -1,0 +1,406 @@
+//! Load benchmark for ingress, compared side by side with the raw broker in the same run.
+//!
+//! Starts the real `ingress` binary (a child process, so its memory is its own), sends signed
+//! single-message deliveries at rising concurrency, and reports acknowledged deliveries per
+//! second with p50/p99/p99.9 latency. In the same run, against the same broker, it publishes the
+//! same envelopes straight through lapin with publisher confirms at the same concurrency: the
+//! ceiling ingress is measured against. Finally it runs at half the saturation rate (open loop)
+//! for the latency target, and reports ingress's resident memory.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueuePurgeOptions};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use shared::amqp::Topology;
+
+#[derive(Parser)]
+#[command(about = "Ingress throughput and latency versus raw broker publish-confirm throughput")]
+struct Args {
+    /// Concurrency levels (requests in flight).
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64,128")]
+    levels: Vec<usize>,
+    /// Seconds per level.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    #[arg(long, default_value_t = 16)]
+    partitions: u16,
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    amqp_url: String,
+    /// Path of the ingress binary; defaults to the one next to this executable.
+    #[arg(long)]
+    ingress_bin: Option<std::path::PathBuf>,
+}
+
+const SECRET: &str = "bench-secret";
+
+struct LevelResult {
+    failed: u64,
+    rate: f64,
+    latencies_us: Vec<u64>,
+}
+
+impl LevelResult {
+    fn from_samples(mut latencies: Vec<u64>, failed: u64, elapsed: Duration) -> Self {
+        latencies.sort_unstable();
+        Self {
+            failed,
+            rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+            latencies_us: latencies,
+        }
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let index = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[index] as f64 / 1000.0
+    }
+}
+
+/// One text message from one of 5000 customers; the wamid is unique per request.
+fn delivery(n: u64) -> Vec<u8> {
+    let customer = 34_600_000_000u64 + n % 5000;
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"WABA","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001111","phone_number_id":"555000111"}},"contacts":[{{"profile":{{"name":"Load {n}"}},"wa_id":"{customer}"}}],"messages":[{{"from":"{customer}","id":"wamid.bench{n}","timestamp":"1750000000","type":"text","text":{{"body":"quiero una cita mañana a las 5"}}}}]}}}}]}}]}}"#
+    )
+    .into_bytes()
+}
+
+/// Gathers (latencies, failures) from the load tasks.
+async fn collect(tasks: Vec<tokio::task::JoinHandle<(Vec<u64>, u64)>>) -> (Vec<u64>, u64) {
+    let (mut latencies, mut failed) = (Vec::new(), 0);
+    for task in tasks {
+        match task.await {
+            Ok((l, f)) => {
+                latencies.extend(l);
+                failed += f;
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    (latencies, failed)
+}
+
+async fn post_signed(client: &reqwest::Client, url: &str, body: Vec<u8>) -> bool {
+    let signature = ingress::signature::header_value(SECRET.as_bytes(), &body);
+    client
+        .post(url)
+        .header("x-hub-signature-256", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status() == 200)
+        .unwrap_or(false)
+}
+
+/// Closed loop: `concurrency` requests always in flight.
+async fn run_ingress_level(
+    base: &str,
+    concurrency: usize,
+    seconds: u64,
+    counter: &Arc<AtomicU64>,
+) -> LevelResult {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks = (0..concurrency)
+        .map(|_| {
+            let client = client.clone();
+            let counter = counter.clone();
+            let url = format!("{base}/webhook");
+            tokio::spawn(async move {
+                let (mut latencies, mut failed) = (Vec::new(), 0u64);
+                while Instant::now() < deadline {
+                    let body = delivery(counter.fetch_add(1, Ordering::Relaxed));
+                    let sent = Instant::now();
+                    if post_signed(&client, &url, body).await {
+                        latencies.push(sent.elapsed().as_micros() as u64);
+                    } else {
+                        failed += 1;
+                    }
+                }
+                (latencies, failed)
+            })
+        })
+        .collect();
+    let (latencies, failed) = collect(tasks).await;
+    LevelResult::from_samples(latencies, failed, started.elapsed())
+}
+
+/// Open loop at a fixed rate: latency as WhatsApp sees it, not hidden by the generator
+/// waiting on itself.
+async fn run_ingress_fixed_rate(
+    base: &str,
+    rate: f64,
+    seconds: u64,
+    counter: &Arc<AtomicU64>,
+) -> LevelResult {
+    let client = reqwest::Client::new();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1.0)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    while Instant::now() < deadline {
+        ticker.tick().await;
+        let client = client.clone();
+        let body = delivery(counter.fetch_add(1, Ordering::Relaxed));
+        let url = format!("{base}/webhook");
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            if post_signed(&client, &url, body).await {
+                (vec![sent.elapsed().as_micros() as u64], 0)
+            } else {
+                (Vec::new(), 1)
+            }
+        }));
+    }
+    let (latencies, failed) = collect(tasks).await;
+    LevelResult::from_samples(latencies, failed, started.elapsed())
+}
+
+/// The ceiling: the same envelopes published straight through lapin, shaped like ingress's
+/// publisher (4 confirm channels round-robin, mandatory, persistent), same concurrency.
+async fn run_raw_level(
+    connection: &Connection,
+    topology: &Topology,
+    concurrency: usize,
+    seconds: u64,
+    counter: &Arc<AtomicU64>,
+) -> anyhow::Result<LevelResult> {
+    let mut channels = Vec::new();
+    for _ in 0..4 {
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        channels.push(channel);
+    }
+    let channels = Arc::new(channels);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks = (0..concurrency)
+        .map(|worker| {
+            let channels = channels.clone();
+            let counter = counter.clone();
+            let topology = topology.clone();
+            tokio::spawn(async move {
+                let (mut latencies, mut failed) = (Vec::new(), 0u64);
+                let mut turn = worker;
+                while Instant::now() < deadline {
+                    let body = delivery(counter.fetch_add(1, Ordering::Relaxed));
+                    let sent = Instant::now();
+                    let Ok(split) = ingress::split::split_delivery(&body, chrono::Utc::now())
+                    else {
+                        failed += 1;
+                        continue;
+                    };
+                    for envelope in split.events {
+                        let partition = topology.partition_for(&envelope.conversation_key());
+                        let Ok(bytes) = serde_json::to_vec(&envelope) else {
+                            failed += 1;
+                            continue;
+                        };
+                        turn += 1;
+                        let channel = &channels[turn % channels.len()];
+                        let confirmed = async {
+                            channel
+                                .basic_publish(
+                                    topology.conversations_exchange().as_str().into(),
+                                    Topology::partition_routing_key(partition).as_str().into(),
+                                    BasicPublishOptions {
+                                        mandatory: true,
+                                        immediate: false,
+                                    },
+                                    &bytes,
+                                    BasicProperties::default().with_delivery_mode(2),
+                                )
+                                .await?
+                                .await
+                        }
+                        .await;
+                        match confirmed {
+                            Ok(lapin::Confirmation::Ack(None)) => {
+                                latencies.push(sent.elapsed().as_micros() as u64)
+                            }
+                            _ => failed += 1,
+                        }
+                    }
+                }
+                (latencies, failed)
+            })
+        })
+        .collect();
+    let (latencies, failed) = collect(tasks).await;
+    for channel in channels.iter() {
+        let _ = channel.close(200, "done".into()).await;
+    }
+    Ok(LevelResult::from_samples(
+        latencies,
+        failed,
+        started.elapsed(),
+    ))
+}
+
+/// Empties the partitions between runs so queue depth does not skew the next level.
+async fn purge(connection: &Connection, topology: &Topology) -> anyhow::Result<()> {
+    let channel = connection.create_channel().await?;
+    for partition in 0..topology.partitions() {
+        channel
+            .queue_purge(
+                topology.partition_queue(partition).as_str().into(),
+                QueuePurgeOptions::default(),
+            )
+            .await?;
+    }
+    let _ = channel.close(200, "purged".into()).await;
+    Ok(())
+}
+
+fn memory_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|line| line.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Stops the ingress child however the benchmark ends.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let namespace = format!("bench.ingress.{}.", std::process::id());
+    let topology = Topology::new(&namespace, args.partitions);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let ingress_bin = match args.ingress_bin.clone() {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("ingress"),
+    };
+    if !ingress_bin.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release -p ingress)",
+            ingress_bin.display()
+        );
+    }
+    let child = Command::new(&ingress_bin)
+        .env("WHATSAPP_APP_SECRET", SECRET)
+        .env("WHATSAPP_VERIFY_TOKEN", "bench")
+        .env("INGRESS_ADDR", format!("127.0.0.1:{port}"))
+        .env("FLEET_NAMESPACE", &namespace)
+        .env("PARTITIONS", args.partitions.to_string())
+        .env("AMQP_URL", &args.amqp_url)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", ingress_bin.display()))?;
+    let child = ChildGuard(child);
+    let pid = child.0.id();
+    let base = format!("http://127.0.0.1:{port}");
+    let probe = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = probe
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false);
+        if ready {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "ingress did not become ready; is RabbitMQ running at {}?",
+                args.amqp_url
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let connection = Connection::connect(&args.amqp_url, ConnectionProperties::default()).await?;
+    let counter = Arc::new(AtomicU64::new(0));
+
+    println!(
+        "ingress benchmark: {} partitions, {} s per level, ingress pid {pid}",
+        args.partitions, args.seconds
+    );
+    println!(
+        "{:>6} | {:>10} {:>8} {:>8} {:>8} | {:>10} {:>8} | {:>6}",
+        "conc", "ingress/s", "p50 ms", "p99 ms", "p99.9", "raw/s", "p50 ms", "ratio"
+    );
+    let (mut best_ingress, mut best_raw) = (0f64, 0f64);
+    for &level in &args.levels {
+        let ingress = run_ingress_level(&base, level, args.seconds, &counter).await;
+        purge(&connection, &topology).await?;
+        let raw = run_raw_level(&connection, &topology, level, args.seconds, &counter).await?;
+        purge(&connection, &topology).await?;
+        best_ingress = best_ingress.max(ingress.rate);
+        best_raw = best_raw.max(raw.rate);
+        let failures = if ingress.failed + raw.failed > 0 {
+            format!("  (failed: ingress {}, raw {})", ingress.failed, raw.failed)
+        } else {
+            String::new()
+        };
+        println!(
+            "{:>6} | {:>10.0} {:>8.2} {:>8.2} {:>8.2} | {:>10.0} {:>8.2} | {:>5.0}%{failures}",
+            level,
+            ingress.rate,
+            ingress.percentile_ms(0.50),
+            ingress.percentile_ms(0.99),
+            ingress.percentile_ms(0.999),
+            raw.rate,
+            raw.percentile_ms(0.50),
+            100.0 * ingress.rate / raw.rate.max(1.0),
+        );
+    }
+    println!(
+        "saturation: ingress {best_ingress:.0}/s, raw broker {best_raw:.0}/s, ratio {:.0}%",
+        100.0 * best_ingress / best_raw.max(1.0)
+    );
+    let half = best_ingress / 2.0;
+    let fixed = run_ingress_fixed_rate(&base, half, args.seconds, &counter).await;
+    purge(&connection, &topology).await?;
+    println!(
+        "at half saturation ({half:.0}/s, open loop): achieved {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, failed {}",
+        fixed.rate,
+        fixed.percentile_ms(0.50),
+        fixed.percentile_ms(0.99),
+        fixed.percentile_ms(0.999),
+        fixed.failed
+    );
+    println!(
+        "ingress memory: resident {} KiB at the end, peak {} KiB",
+        memory_kib(pid, "VmRSS:").unwrap_or(0),
+        memory_kib(pid, "VmHWM:").unwrap_or(0)
+    );
+    let channel = connection.create_channel().await?;
+    topology.delete(&channel).await?;
+    drop(child);
+    Ok(())
+}
