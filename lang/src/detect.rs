@@ -69,7 +69,7 @@ pub(crate) fn detect(text: &str, tokens: &[Token], ctx: &Context<'_>) -> Lang {
         es += spanish_weight(&t.text);
         // "ok" is international; count it only lightly for English.
         en += if t.text == "ok" {
-            0.25
+            0.1
         } else {
             english_weight(&t.text)
         };

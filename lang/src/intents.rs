@@ -15,8 +15,24 @@ use crate::tokens::{Kind, Token, edit_distance, squeeze, typo_budget};
 type Phrases = &'static [(&'static str, f32)];
 
 const BOOK: Phrases = &[
-    ("book*", 1.2),
-    ("reserv*", 1.1),
+    ("book", 1.2),
+    ("book*", 0.6),
+    ("reserv*", 0.6),
+    ("reserve", 0.6),
+    ("reservar", 0.6),
+    ("reservame", 0.6),
+    ("reservarme", 0.6),
+    ("reservo", 0.6),
+    ("reservad", 0.6),
+    // A booking named with a possessive or article is an existing one, not a new one.
+    ("my booking", -1.2),
+    ("my reservation", -0.6),
+    ("the booking", -0.6),
+    ("the reservation", -0.6),
+    ("mi reserva", -0.6),
+    ("la reserva", -0.6),
+    ("tu reserva", -0.6),
+    ("su reserva", -0.6),
     ("make an appointment", 1.2),
     ("make a booking", 1.2),
     ("schedule an", 1.0),
@@ -66,7 +82,7 @@ const BOOK: Phrases = &[
     ("me apunto", 1.0),
     ("para manana", 0.2),
     ("for tomorrow", 0.2),
-    ("haircut", 0.5),
+    ("haircut", 0.3),
     ("corte", 0.3),
     ("new appointment", 1.0),
     ("nueva cita", 1.0),
@@ -128,6 +144,11 @@ const RESCHEDULE: Phrases = &[
     ("later instead", 0.4),
     ("can we do", 0.3),
     ("se puede cambiar", 0.6),
+    ("pasar al", 0.9),
+    ("pasarla al", 1.2),
+    ("pasarlo al", 1.2),
+    ("me la pasas", 1.0),
+    ("me la puedes pasar", 1.2),
 ];
 
 const CANCEL: Phrases = &[
@@ -162,6 +183,11 @@ const CANCEL: Phrases = &[
     ("no puedo venir", 1.1),
     ("no podre venir", 1.1),
     ("no puedo al final", 1.0),
+    ("no podre acudir", 1.1),
+    ("no podre", 0.7),
+    ("no voy a poder acudir", 1.1),
+    ("surgio algo", 0.5),
+    ("something came up", 0.5),
     ("borra*", 0.8),
     ("quita*", 0.5),
     ("elimina*", 0.8),
@@ -461,6 +487,10 @@ const OPT_OUT: Phrases = &[
     ("deja de mandar*", 1.6),
     ("dejad de mandar*", 1.6),
     ("dejen de mandar*", 1.6),
+    ("deja de envi*", 1.6),
+    ("dejad de envi*", 1.6),
+    ("dejen de envi*", 1.6),
+    ("no me envieis", 1.6),
     ("no mas mensajes", 1.8),
     ("no quiero recibir", 1.4),
     ("no quiero mas mensajes", 1.8),
@@ -633,7 +663,7 @@ const OTHER_DOMAIN: &[&str] = &[
     "futbol",
     "remind",
     "reminder",
-    "recuerdame",
+
     "recordatorio",
     "wake",
     "despiertame",
@@ -677,6 +707,15 @@ const OTHER_DOMAIN: &[&str] = &[
     "cook",
     "cocinar",
     "hotel",
+    "llover",
+    "llueve",
+    "lloviendo",
+    "nieve",
+    "nevar",
+    "temperatura",
+    "cumple",
+    "cumpleanos",
+    "birthday",
     "rental",
     "car",
     "coche",
@@ -693,10 +732,7 @@ const OTHER_DOMAIN: &[&str] = &[
 const BOOKING_ANCHORS: &[&str] = &[
     "appointment",
     "appt",
-    "booking",
-    "reservation",
     "cita",
-    "reserva",
     "turno",
     "slot",
     "hueco",
@@ -792,7 +828,7 @@ fn word_matches(word: &str, key: &str) -> bool {
             }
             // Typos inside a stem: "cancle", "resevar".
             let prefix: String = word.chars().take(stem.chars().count()).collect();
-            stem.len() >= 5 && word.len() >= stem.len() && edit_distance(&prefix, stem, 1) <= 1
+            stem.len() >= 6 && word.len() >= stem.len() && edit_distance(&prefix, stem, 1) <= 1
         }
         None => word == key,
     }
@@ -965,10 +1001,38 @@ pub(crate) fn classify(tokens: &[Token], signals: &Signals) -> Vec<Intent> {
     }
     if words
         .iter()
-        .any(|w| w == "mejor" || w == "better" || w == "rather")
+        .any(|w| matches!(w.as_str(), "mejor" | "better" | "rather" | "instead"))
         && signals.has_time
     {
-        add(&mut scores, IntentName::Reschedule, 0.4);
+        add(&mut scores, IntentName::Reschedule, 0.9);
+    }
+    // Price and place questions are information requests, not bookings.
+    let asks_price = [
+        "how much",
+        "cuanto cuesta",
+        "cuanto vale",
+        "cuanto es",
+        "price",
+        "precio",
+        "precios",
+        "prices",
+        "cost",
+    ]
+    .iter()
+    .any(|p| phrase_occurs(&words, p));
+    if asks_price {
+        scale(&mut scores, IntentName::Book, 0.3);
+    }
+    // Changing or cancelling an existing booking mentions it ("mi cita"), which is neither
+    // a question about it nor a new booking.
+    let changing = score(&scores, IntentName::Reschedule).max(score(&scores, IntentName::Cancel));
+    if changing >= 0.8 {
+        scale(&mut scores, IntentName::MyBooking, 0.4);
+        scale(&mut scores, IntentName::Book, 0.5);
+    }
+    // A reply that brings a new date or time is more than a yes.
+    if signals.has_time && signals.time_coverage >= 0.25 {
+        scale(&mut scores, IntentName::Confirm, 0.5);
     }
 
     // A date or time is booking evidence when nothing else explains the message: "mañana a
@@ -987,7 +1051,7 @@ pub(crate) fn classify(tokens: &[Token], signals: &Signals) -> Vec<Intent> {
             add(&mut scores, IntentName::AskAvailability, 0.4);
         } else if directed {
             // The time says when to move or which booking to drop; it does not add a booking.
-        } else if signals.time_coverage >= 0.5
+        } else if signals.time_coverage >= 0.6
             || score(&scores, IntentName::Book) > 0.0
             || is_question
         {

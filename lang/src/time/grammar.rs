@@ -58,8 +58,13 @@ pub(crate) fn atoms(tokens: &[Token], day_first: bool) -> Vec<Placed> {
         let after_time = out
             .last()
             .is_some_and(|p| p.end == i && matches!(p.atom, Atom::Time(_)));
+        let after_date = out
+            .last()
+            .is_some_and(|p| p.end == i && matches!(p.atom, Atom::Date(_)));
         let closing = if after_time {
             g.range_closer_at(i)
+        } else if after_date {
+            g.date_range_closer_at(i)
         } else {
             None
         };
@@ -255,6 +260,19 @@ impl<'t> Grammar<'t> {
     /// introduce a new time.
     fn range_closer_at(&self, i: usize) -> Option<(Atom, usize)> {
         self.time_at(self.skip(i + 1, &["las", "la"], 1), true)?;
+        self.range_closer_word(i)
+    }
+
+    /// After a date, "a", "al" and "hasta" close a date range ("21 de dic. a 6 de ene").
+    fn date_range_closer_at(&self, i: usize) -> Option<(Atom, usize)> {
+        let (date, _) = self.date_at(i + 1)?;
+        if !date.is_day() {
+            return None;
+        }
+        self.range_closer_word(i)
+    }
+
+    fn range_closer_word(&self, i: usize) -> Option<(Atom, usize)> {
         match self.word(i) {
             "a" | "al" => Some((Atom::Connector(Connector::WeakTo), i + 1)),
             "hasta" | "to" | "till" | "until" | "til" => {
@@ -550,6 +568,7 @@ impl<'t> Grammar<'t> {
         }
         // Amount then unit.
         let (amount, j) = self.amount_at(i)?;
+        let j = self.skip(j, &["more", "mas", "extra"], 1);
         let (unit, mut end) = self.unit_at(j)?;
         let mut amount = amount;
         if let Some(e) = self
@@ -602,7 +621,10 @@ impl<'t> Grammar<'t> {
             ));
         }
         // "2 and a half hours".
-        if let Some(end) = self.seq(m.next, &["and", "a", "half"]) {
+        if let Some(end) = self
+            .seq(m.next, &["and", "a", "half"])
+            .or_else(|| self.seq(m.next, &["and", "an", "half"]))
+        {
             return Some((f64::from(m.value) + 0.5, end));
         }
         Some((f64::from(m.value), m.next))
@@ -735,29 +757,34 @@ impl<'t> Grammar<'t> {
             return None;
         }
         let (mut time, mut end, mut explicit) = self.time_core(j, cued)?;
-        // Suffixes.
-        if let Some((ampm, e)) = self.ampm_at(end) {
-            if time.hour > 12 || time.hour == 0 && ampm == AmPm::Pm {
-                return None;
+        // Suffixes, in any order: "3 oclock am", "3ish pm", "07:00 PM".
+        for _ in 0..3 {
+            if let Some((ampm, e)) = self.ampm_at(end) {
+                if time.ampm.is_some() || time.hour > 12 || (time.hour == 0 && ampm == AmPm::Pm) {
+                    return None;
+                }
+                time.ampm = Some(ampm);
+                // "07:00 PM": the marker overrides the leading zero.
+                time.fixed = false;
+                end = e;
+                explicit = true;
+            } else if let Some(e) = self
+                .seq(end, &["oclock"])
+                .or_else(|| self.seq(end, &["o", "clock"]))
+                .or_else(|| self.seq(end, &["en", "punto"]))
+            {
+                end = e;
+                explicit = true;
+            } else if self.is_any(end, &["h", "hs", "hrs"]) && self.glued(end) {
+                end += 1;
+                explicit = true;
+            } else if cued && self.is_any(end, &["horas", "hours", "hrs"]) {
+                end += 1;
+            } else if self.is_any(end, &["ish", "approximately", "aprox", "aproximadamente"]) {
+                end += 1;
+            } else {
+                break;
             }
-            time.ampm = Some(ampm);
-            end = e;
-            explicit = true;
-        } else if let Some(e) = self
-            .seq(end, &["oclock"])
-            .or_else(|| self.seq(end, &["o", "clock"]))
-            .or_else(|| self.seq(end, &["en", "punto"]))
-        {
-            end = e;
-            explicit = true;
-        } else if self.is_any(end, &["h", "hs", "hrs"]) && self.glued(end) {
-            end += 1;
-            explicit = true;
-        } else if cued && self.is_any(end, &["horas", "hours", "hrs"]) {
-            end += 1;
-        }
-        if self.is(end, "ish") {
-            end += 1;
         }
         if !(cued || explicit || allow_bare) {
             // A following part of day is a cue ("5 de la tarde", "8 tonight").
@@ -1198,9 +1225,14 @@ impl<'t> Grammar<'t> {
         if self.punct(end, '.') && self.glued(end) {
             end += 1;
         }
+        let cued = i > 0
+            && self.is_any(
+                i - 1,
+                &["in", "en", "next", "of", "de", "this", "during", "durante", "until", "hasta", "para", "for"],
+            );
         for (name, m) in MONTHS.iter().chain(MESES.iter()) {
             if w == *name {
-                let safe = !matches!(w, "may" | "march");
+                let safe = w != "may" || cued;
                 if need_safe && !safe {
                     return None;
                 }
@@ -1208,7 +1240,7 @@ impl<'t> Grammar<'t> {
             }
         }
         if let Some((m, safe)) = month_abbreviation(w) {
-            if need_safe && !safe {
+            if need_safe && !(safe || (cued && w != "ago")) {
                 return None;
             }
             return Some((m, end));
@@ -1689,8 +1721,15 @@ impl<'t> Grammar<'t> {
         };
         let m = self.day_number_at(j)?;
         let is_ordinal = ordinal_at(self.t, j).is_some();
-        if m.in_words {
-            // "el primero", "the first" are choices among options more often than dates.
+        // "el primero", "the first" are choices among options more often than dates; "on
+        // the first" and "el día primero" are dates.
+        let explicit = self.seq(i, &["on", "the"]).is_some() || self.is(j.saturating_sub(1), "dia");
+        if m.in_words && !(explicit && is_ordinal) {
+            return None;
+        }
+        let numeric_date_follows = (self.punct(m.next, '-') || self.punct(m.next, '/') || self.punct(m.next, '.'))
+            && self.tok(m.next + 1).is_some_and(|t| t.is_number());
+        if numeric_date_follows {
             return None;
         }
         if !(cue || is_ordinal) {
