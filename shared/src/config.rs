@@ -187,6 +187,112 @@ impl std::fmt::Debug for IngressConfig {
     }
 }
 
+/// Redis URL (may hold a password, hence a secret).
+pub fn redis_url(env: &Env) -> SecretString {
+    SecretString::from(env.string_or("REDIS_URL", DEFAULT_REDIS_URL))
+}
+
+#[derive(Clone)]
+pub struct SchedulerConfig {
+    pub common: CommonConfig,
+    pub redis_url: SecretString,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub admin_addr: SocketAddr,
+    /// Most timers claimed per shard per round; bounds memory and one round's latency.
+    pub claim_batch: usize,
+    /// A claimed timer reappears after this long if its claimer died before publishing.
+    pub lease: Duration,
+    /// Longest sleep between rounds when nothing is due sooner.
+    pub max_idle: Duration,
+}
+
+impl SchedulerConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env(env)?,
+            redis_url: redis_url(env),
+            admin_addr: env.parse_or(
+                "SCHEDULER_ADMIN_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 9091)),
+            )?,
+            claim_batch: env.parse_or("SCHEDULER_CLAIM_BATCH", 500)?,
+            lease: env.millis_or("SCHEDULER_LEASE_MS", 30_000)?,
+            max_idle: env.millis_or("SCHEDULER_MAX_IDLE_MS", 250)?,
+        })
+    }
+}
+
+impl std::fmt::Debug for SchedulerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchedulerConfig")
+            .field("common", &self.common)
+            .field("admin_addr", &self.admin_addr)
+            .field("claim_batch", &self.claim_batch)
+            .field("lease", &self.lease)
+            .field("max_idle", &self.max_idle)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+pub struct WorkerConfig {
+    pub common: CommonConfig,
+    pub redis_url: SecretString,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub admin_addr: SocketAddr,
+    pub whatsapp_access_token: Option<SecretString>,
+    pub whatsapp_api_base: String,
+    pub calcom_api_base: String,
+    pub calcom_api_key: Option<SecretString>,
+    pub tenants_file: std::path::PathBuf,
+    /// Unacknowledged deliveries per partition: bounds memory and redelivery after a crash.
+    pub prefetch: u16,
+    /// Identity in the membership registry; defaults to host name and process id.
+    pub worker_id: String,
+}
+
+impl WorkerConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let default_id = format!(
+            "{}-{}",
+            env.get("HOSTNAME").unwrap_or("worker"),
+            std::process::id()
+        );
+        Ok(Self {
+            common: CommonConfig::from_env(env)?,
+            redis_url: redis_url(env),
+            admin_addr: env.parse_or(
+                "WORKER_ADMIN_ADDR",
+                SocketAddr::from(([0, 0, 0, 0], 9090)),
+            )?,
+            whatsapp_access_token: env.optional_secret("WHATSAPP_ACCESS_TOKEN"),
+            whatsapp_api_base: env.string_or(
+                "WHATSAPP_API_BASE",
+                "https://graph.facebook.com/v25.0",
+            ),
+            calcom_api_base: env.string_or("CALCOM_API_BASE", "https://api.cal.com"),
+            calcom_api_key: env.optional_secret("CALCOM_API_KEY"),
+            tenants_file: env.string_or("TENANTS_FILE", "config/tenants.toml").into(),
+            prefetch: env.parse_or("WORKER_PREFETCH", 32)?,
+            worker_id: env.string_or("WORKER_ID", &default_id),
+        })
+    }
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("common", &self.common)
+            .field("admin_addr", &self.admin_addr)
+            .field("whatsapp_api_base", &self.whatsapp_api_base)
+            .field("calcom_api_base", &self.calcom_api_base)
+            .field("tenants_file", &self.tenants_file)
+            .field("prefetch", &self.prefetch)
+            .field("worker_id", &self.worker_id)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

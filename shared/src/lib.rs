@@ -7,6 +7,7 @@ pub mod calcom;
 pub mod config;
 pub mod envelope;
 pub mod partition;
+pub mod redis;
 pub mod shutdown;
 pub mod telemetry;
 pub mod whatsapp;
