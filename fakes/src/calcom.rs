@@ -106,6 +106,7 @@ pub struct RequestRecord {
     pub path: String,
     pub api_version: Option<String>,
     pub authenticated: bool,
+    /// `0` for a request that was never answered (an injected hang).
     pub status: u16,
     pub at: DateTime<Utc>,
 }
@@ -465,7 +466,7 @@ async fn gateway(State(shared): State<Arc<Shared>>, mut request: Request, next: 
         Ok(caller) => caller,
         Err(error) => {
             let response = render_error(error.into_response(), &path, shared.now());
-            shared.record(&method, &path, api_version, false, response.status());
+            shared.record(&method, &path, api_version, false, Some(response.status()));
             return response;
         }
     };
@@ -490,12 +491,15 @@ async fn gateway(State(shared): State<Arc<Shared>>, mut request: Request, next: 
             Some(Fault::ServerError(status)) => server_error(status),
             Some(Fault::RateLimited(seconds)) => too_many_requests(seconds),
             Some(Fault::Hang) => {
+                // Recorded now: the client gives up first and the connection drops this
+                // future, so nothing after the wait is guaranteed to run.
+                shared.record(&method, &path, api_version.clone(), authenticated, None);
                 let mut stopping = shared.stopping.subscribe();
                 tokio::select! {
                     _ = tokio::time::sleep(hang_for) => {}
                     _ = stopping.wait_for(|stopping| *stopping) => {}
                 }
-                server_error(504)
+                return server_error(504);
             }
             other => {
                 if let Some(Fault::Slow(delay)) = other {
@@ -521,7 +525,7 @@ async fn gateway(State(shared): State<Arc<Shared>>, mut request: Request, next: 
         &path,
         api_version,
         authenticated,
-        response.status(),
+        Some(response.status()),
     );
     response
 }
@@ -654,7 +658,7 @@ impl Shared {
         path: &str,
         api_version: Option<String>,
         authenticated: bool,
-        status: StatusCode,
+        status: Option<StatusCode>,
     ) {
         let at = self.now();
         self.lock().requests.push(RequestRecord {
@@ -662,7 +666,7 @@ impl Shared {
             path: path.to_owned(),
             api_version,
             authenticated,
-            status: status.as_u16(),
+            status: status.map_or(0, |status| status.as_u16()),
             at,
         });
     }
