@@ -387,12 +387,3 @@ fn unexpected_answer(http_status: u16, message: &str) -> GraphFailure {
         fbtrace_id: None,
     }
 }
-
-impl From<AttemptError> for SendError {
-    fn from(error: AttemptError) -> Self {
-        match error {
-            AttemptError::Retry(cause) => SendError::Transient(cause),
-            AttemptError::Stop(error) => error,
-        }
-    }
-}
