@@ -76,6 +76,12 @@ pub fn step(state: ConversationState, input: &Input, ctx: &StepContext<'_>) -> D
         reopen_sent: false,
     };
     run.seed_version = run.state.version;
+    if is_outcome && !run.state.transcript.iter().any(|turn| turn.speaker == Speaker::Bot) {
+        // The first reply of a first contact can come from an outcome (a hold that was taken):
+        // it still opens with the greeting.
+        let texts = run.texts();
+        run.greeting = Some(texts.greeting(run.state.profile_name.as_deref(), &ctx.tenant.name));
+    }
     if !is_outcome {
         run.state.remember_processed(ctx.event_id, ctx.now);
     }
@@ -539,6 +545,15 @@ impl Run<'_, '_> {
                 self.show_bookings();
                 true
             }
+            IntentName::Book | IntentName::AskAvailability
+                if when.is_some() && matches!(self.state.stage, Stage::Rescheduling { .. }) =>
+            {
+                // "Saturday at 10" while moving a booking is the new time, not a new booking.
+                if let Stage::Rescheduling { booking_id, .. } = self.state.stage.clone() {
+                    self.start_reschedule(&booking_id, when, staff);
+                }
+                true
+            }
             IntentName::Book | IntentName::AskAvailability => {
                 self.request_time(service, staff, when);
                 true
@@ -987,7 +1002,9 @@ impl Run<'_, '_> {
         let day_end = end_of_local_day(tz, target);
         let span = Duration::days(ALTERNATIVE_SEARCH_DAYS);
         let view = self.ctx.availability;
-        let keep = |slot: &Slot| exclude != Some(slot) && slot.start > now;
+        // A time that was just lost is left out entirely, even on another resource: listing
+        // "17:00" right under "17:00 was just taken" reads as a mistake.
+        let keep = |slot: &Slot| exclude.is_none_or(|lost| lost.start != slot.start) && slot.start > now;
 
         let mut same_day: Vec<Slot> = view
             .free_slots(service, day_start.max(now), day_end)
@@ -1429,8 +1446,10 @@ impl Run<'_, '_> {
     }
 
     fn forget_past_bookings(&mut self) {
-        // Kept a day past the end so the follow-up and a late "my booking" still find it.
-        let cutoff = self.now() - Duration::days(1);
+        // Kept until its follow-up has run (plus a day), so the follow-up and a late "my
+        // booking" still find it.
+        let follow_up = Duration::minutes(i64::from(self.tenant().follow_up_minutes.unwrap_or(0)));
+        let cutoff = self.now() - Duration::days(1) - follow_up;
         self.state.bookings.retain(|b| b.end > cutoff);
     }
 
