@@ -1018,3 +1018,34 @@ async fn garbage_in_gets_envelopes_not_panics() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+#[tokio::test]
+async fn the_sim_door_shows_reservations_and_moves_the_clock() {
+    let fake = start().await;
+    let api = Api::new(&fake);
+    let (status, _) = api.reserve(local(15, 9, 0)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, _, listed) = api
+        .call(Method::GET, "/_sim/reservations", None, None, None)
+        .await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1));
+    let (status, _, _) = api
+        .call(
+            Method::POST,
+            "/_sim/clock/advance",
+            None,
+            None,
+            Some(json!({ "seconds": 301 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, listed) = api
+        .call(Method::GET, "/_sim/reservations", None, None, None)
+        .await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(0));
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|request| request.path.starts_with("/v2/"))
+    );
+}

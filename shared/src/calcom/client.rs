@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::error::{CalcomError, classify};
 use super::types::{
@@ -644,6 +645,14 @@ impl CalcomClient {
     /// Paced, retried call. Retries only what `CalcomError::is_retryable` says, waits at
     /// least what a 429 asks, and never starts an attempt past the total budget.
     async fn execute_raw(&self, call: &Call<'_>) -> Result<(StatusCode, Vec<u8>), Failure> {
+        let span = tracing::info_span!("calcom.call", route = call.route);
+        self.execute_with_retries(call).instrument(span).await
+    }
+
+    async fn execute_with_retries(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<(StatusCode, Vec<u8>), Failure> {
         let policy = self.inner.retry;
         let began = Instant::now();
         let mut delays = ExponentialBuilder::default()
