@@ -663,7 +663,6 @@ const OTHER_DOMAIN: &[&str] = &[
     "futbol",
     "remind",
     "reminder",
-
     "recordatorio",
     "wake",
     "despiertame",
@@ -1037,7 +1036,8 @@ pub(crate) fn classify(tokens: &[Token], signals: &Signals) -> Vec<Intent> {
 
     // A date or time is booking evidence when nothing else explains the message: "mañana a
     // las 5", "tmrw after 4?". It goes to whichever booking intent the words already chose.
-    if signals.has_time && !(other_domain && !anchored) {
+    let about_bookings = !other_domain || anchored;
+    if signals.has_time && about_bookings {
         let ask = score(&scores, IntentName::AskAvailability);
         let directed = [
             IntentName::Reschedule,

@@ -85,7 +85,8 @@ pub enum Grain {
 pub enum WhenKind {
     /// A point in time ("at 5", "15/01 9h"). `end` is None.
     Instant,
-    /// A span ("tomorrow", "this evening", "between 3 and 5", "after 4"). `end` is exclusive.
+    /// A span ("this evening", "between 3 and 5", "after 4"). `end` is exclusive. A whole day
+    /// ("tomorrow"), week or month is an instant with that grain.
     Interval,
 }
 
@@ -94,8 +95,11 @@ pub enum WhenKind {
 pub struct When {
     pub kind: WhenKind,
     pub start: DateTime<Utc>,
-    /// Exclusive end for intervals; None for instants and open-ended bounds are closed at the
-    /// end of the day (or of the named period) so that every interval is finite.
+    /// Exclusive end for intervals. None for instants, and for open upper bounds ("after 4",
+    /// "a partir de las 5"), whose `start` is the bound. An upper bound alone ("before 12")
+    /// starts at `now`, or at the start of the named day if that is later. English ranges
+    /// include the last named unit ("3-4pm" ends at 17:00), Spanish ones end at the named
+    /// time ("de 9 a 11" ends at 11:00), as in the public corpora.
     pub end: Option<DateTime<Utc>>,
     pub grain: Grain,
     /// The words this came from, as written (for echoing and debugging; never logged).

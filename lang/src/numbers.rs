@@ -164,10 +164,7 @@ pub(crate) fn ordinal_word(w: &str) -> Option<u32> {
 }
 
 fn is_ordinal_suffix(w: &str) -> bool {
-    matches!(
-        w,
-        "st" | "nd" | "rd" | "th" | "o" | "a" | "er" | "ero" | "era"
-    )
+    matches!(w, "st" | "nd" | "rd" | "th" | "o" | "er" | "ero" | "era")
 }
 
 /// Reads an ordinal at `i`: "3rd", "1º", "twenty-first", "tercera".

@@ -137,22 +137,16 @@ fn classify(c: char) -> Class {
         || matches!(c, '¿' | '¡' | '–' | '—' | '…' | '«' | '»' | '“' | '”')
     {
         Class::Punct
-    } else if c.is_control() || c.is_mark_like() {
+    } else if c.is_control() || is_mark_like(c) {
         Class::Space
     } else {
         Class::Symbol
     }
 }
 
-trait MarkLike {
-    fn is_mark_like(self) -> bool;
-}
-
-impl MarkLike for char {
-    /// Skin-tone modifiers and combining marks on their own carry no meaning here.
-    fn is_mark_like(self) -> bool {
-        is_combining_mark(self) || matches!(self as u32, 0x1F3FB..=0x1F3FF)
-    }
+/// Skin-tone modifiers and combining marks on their own carry no meaning here.
+fn is_mark_like(c: char) -> bool {
+    is_combining_mark(c) || matches!(c as u32, 0x1F3FB..=0x1F3FF)
 }
 
 /// Splits a message into tokens. Letters and digits never share a token, so "10am",

@@ -421,9 +421,7 @@ fn apply_context(target: Expr, context: &Moment) -> Option<Expr> {
     };
     Some(match target {
         Expr::Range(a, b) => {
-            if a.time.is_none() {
-                return None;
-            }
+            a.time?;
             Expr::Range(fill(a)?, fill(b).unwrap_or(b))
         }
         Expr::After(m) => Expr::After(fill(m)?),

@@ -778,9 +778,9 @@ impl<'t> Grammar<'t> {
             } else if self.is_any(end, &["h", "hs", "hrs"]) && self.glued(end) {
                 end += 1;
                 explicit = true;
-            } else if cued && self.is_any(end, &["horas", "hours", "hrs"]) {
-                end += 1;
-            } else if self.is_any(end, &["ish", "approximately", "aprox", "aproximadamente"]) {
+            } else if (cued && self.is_any(end, &["horas", "hours", "hrs"]))
+                || self.is_any(end, &["ish", "approximately", "aprox", "aproximadamente"])
+            {
                 end += 1;
             } else {
                 break;
@@ -1228,7 +1228,10 @@ impl<'t> Grammar<'t> {
         let cued = i > 0
             && self.is_any(
                 i - 1,
-                &["in", "en", "next", "of", "de", "this", "during", "durante", "until", "hasta", "para", "for"],
+                &[
+                    "in", "en", "next", "of", "de", "this", "during", "durante", "until", "hasta",
+                    "para", "for",
+                ],
             );
         for (name, m) in MONTHS.iter().chain(MESES.iter()) {
             if w == *name {
@@ -1416,6 +1419,12 @@ impl<'t> Grammar<'t> {
                 return Some((DateSpec::Month { month, year: None }, end));
             }
         }
+        if let Some(end) = self
+            .seq(i, &["week", "after", "next"])
+            .or_else(|| self.seq(i, &["the", "week", "after", "next"]))
+        {
+            return Some((DateSpec::Week(2), end));
+        }
         if self.is_any(i, &["weekend", "wkend", "wknd"])
             || (self.is(i, "week") && self.is(i + 1, "end"))
         {
@@ -1496,6 +1505,8 @@ impl<'t> Grammar<'t> {
         let mut modifier = lead.unwrap_or(WeekdayModifier::Bare);
         // Trailing modifiers.
         let trailing: &[(&[&str], WeekdayModifier)] = &[
+            (&["q", "viene"], WeekdayModifier::NextWeek),
+            (&["k", "viene"], WeekdayModifier::NextWeek),
             (&["que", "viene"], WeekdayModifier::NextWeek),
             (
                 &["de", "la", "semana", "que", "viene"],
@@ -1651,7 +1662,7 @@ impl<'t> Grammar<'t> {
         let mut end = i + 3;
         if self.punct(i + 3, sep_char)
             && let Some(c) = self.tok(i + 4).filter(|t| t.is_number())
-            && !self.glued(i + 3) == spaced
+            && self.tok(i + 3).is_some_and(|t| t.spaced) == spaced
         {
             year = Some(match c.digits {
                 2 => {
@@ -1727,8 +1738,9 @@ impl<'t> Grammar<'t> {
         if m.in_words && !(explicit && is_ordinal) {
             return None;
         }
-        let numeric_date_follows = (self.punct(m.next, '-') || self.punct(m.next, '/') || self.punct(m.next, '.'))
-            && self.tok(m.next + 1).is_some_and(|t| t.is_number());
+        let numeric_date_follows =
+            (self.punct(m.next, '-') || self.punct(m.next, '/') || self.punct(m.next, '.'))
+                && self.tok(m.next + 1).is_some_and(|t| t.is_number());
         if numeric_date_follows {
             return None;
         }

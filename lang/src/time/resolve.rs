@@ -566,21 +566,27 @@ impl Clock {
                 });
             }
         }
-        let start_when = self.time_of_day(date, &ta, part, src)?;
-        let start_local = self.local_of(start_when.start);
-        // The end is the first reading after the start.
+        // The start takes its most plausible reading; the end is the first reading after it.
+        let start_hour = readings(&ta, part).first;
         let rb = readings(&tb, part);
-        let candidates = [Some(rb.first), rb.second];
-        let mut end_local = candidates
-            .iter()
-            .flatten()
-            .filter_map(|&h| at(start_local.date(), h, tb.minute))
-            .filter(|e| *e > start_local)
-            .min();
-        if end_local.is_none() {
-            end_local = at(start_local.date().succ_opt()?, rb.first, tb.minute);
-        }
-        let end_local = end_local?;
+        let end_after = |day: NaiveDate| -> Option<NaiveDateTime> {
+            let start = at(day, start_hour, ta.minute)?;
+            let same_day = [Some(rb.first), rb.second]
+                .into_iter()
+                .flatten()
+                .filter_map(|h| at(day, h, tb.minute))
+                .filter(|e| *e > start)
+                .min();
+            same_day.or_else(|| at(day.succ_opt()?, rb.first, tb.minute))
+        };
+        // Without a date, the range is today's while it has not ended, else tomorrow's.
+        let day = match date {
+            Some(d) => self.day(d)?.0,
+            None if end_after(self.today)? > self.now_local => self.today,
+            None => self.today.succ_opt()?,
+        };
+        let start_local = at(day, start_hour, ta.minute)?;
+        let end_local = end_after(day)?;
         // English ranges include the last named unit ("3-4pm" ends at 17:00), Spanish ones
         // end at the named time ("de 9 a 11" ends at 11:00), as in the public corpora.
         let end_local = match lang {
