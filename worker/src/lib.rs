@@ -1,1 +1,11 @@
 #![forbid(unsafe_code)]
+//! The worker: owns some conversation partitions, runs the pure booking engine for each event,
+//! and performs its actions against Redis, the calendar and WhatsApp.
+
+pub mod calendar;
+pub mod convert;
+pub mod holds;
+pub mod keys;
+pub mod membership;
+pub mod outbound;
+pub mod store;

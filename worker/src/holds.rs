@@ -1,0 +1,222 @@
+//! Slot holds: `SET NX PX` locks with a token, released or extended only by their holder.
+//!
+//! The lock value is `{conversation}|{token}|{fence}`. The fence is a per-slot counter
+//! incremented by every successful hold, so a stale holder (one whose hold expired and was
+//! taken by someone else) can be told apart from the current one even if tokens repeat.
+//! Every hold is also indexed per tenant (score = expiry) so availability can subtract other
+//! conversations' holds. The Redis TTL frees the slot even when every scheduler is down.
+
+use chrono::{DateTime, Utc};
+use engine::{Busy, Slot};
+use shared::redis::Pool;
+
+use crate::keys::Keys;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("Redis pool: {0}")]
+    Pool(#[from] deadpool_redis::PoolError),
+}
+
+#[derive(Clone)]
+pub struct Holds {
+    pool: Pool,
+    keys: Keys,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldOutcome {
+    /// The slot is ours (newly, or already from an earlier attempt of the same event).
+    Held { fence: i64 },
+    /// Someone else holds it.
+    Taken,
+}
+
+impl Holds {
+    pub fn new(pool: Pool, keys: Keys) -> Self {
+        Self { pool, keys }
+    }
+
+    fn index_member(slot: &Slot, conversation: &str, token: &str) -> String {
+        format!(
+            "{}|{}|{}|{conversation}|{token}",
+            slot.resource,
+            slot.start.timestamp(),
+            slot.end.timestamp()
+        )
+    }
+
+    /// Takes the slot for `ttl_ms`. Replaying the same (conversation, token) finds the hold
+    /// already ours and succeeds without taking a new fence.
+    pub async fn hold(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        slot: &Slot,
+        token: &str,
+        ttl_ms: u64,
+    ) -> Result<HoldOutcome, HoldError> {
+        let mut connection = self.pool.get().await?;
+        let result: i64 = HOLD
+            .key(self.keys.hold(tenant, &slot.resource, slot.start))
+            .key(self.keys.fence(tenant, &slot.resource, slot.start))
+            .key(self.keys.holds_index(tenant))
+            .arg(format!("{conversation}|{token}"))
+            .arg(ttl_ms)
+            .arg(Self::index_member(slot, conversation, token))
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(if result > 0 {
+            HoldOutcome::Held { fence: result }
+        } else {
+            HoldOutcome::Taken
+        })
+    }
+
+    /// Releases the slot only if it is still held with this token.
+    pub async fn release(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        slot: &Slot,
+        token: &str,
+    ) -> Result<bool, HoldError> {
+        let mut connection = self.pool.get().await?;
+        let released: i64 = RELEASE
+            .key(self.keys.hold(tenant, &slot.resource, slot.start))
+            .key(self.keys.holds_index(tenant))
+            .arg(format!("{conversation}|{token}"))
+            .arg(Self::index_member(slot, conversation, token))
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(released == 1)
+    }
+
+    /// Extends the slot only if it is still held with this token.
+    pub async fn extend(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        slot: &Slot,
+        token: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, HoldError> {
+        let mut connection = self.pool.get().await?;
+        let extended: i64 = EXTEND
+            .key(self.keys.hold(tenant, &slot.resource, slot.start))
+            .key(self.keys.holds_index(tenant))
+            .arg(format!("{conversation}|{token}"))
+            .arg(ttl_ms)
+            .arg(Self::index_member(slot, conversation, token))
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(extended == 1)
+    }
+
+    /// Whether the slot is currently held with this token.
+    pub async fn is_ours(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        slot: &Slot,
+        token: &str,
+    ) -> Result<bool, HoldError> {
+        let mut connection = self.pool.get().await?;
+        let value: Option<String> = redis::cmd("GET")
+            .arg(self.keys.hold(tenant, &slot.resource, slot.start))
+            .query_async(&mut connection)
+            .await?;
+        Ok(value.is_some_and(|v| v.starts_with(&format!("{conversation}|{token}|"))))
+    }
+
+    /// Other conversations' live holds, as busy time for availability.
+    pub async fn busy_except(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Busy>, HoldError> {
+        let mut connection = self.pool.get().await?;
+        let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.keys.holds_index(tenant))
+            .arg(now.timestamp_millis())
+            .arg("+inf")
+            .query_async(&mut connection)
+            .await?;
+        Ok(members
+            .iter()
+            .filter_map(|member| {
+                let mut parts = member.splitn(5, '|');
+                let resource = parts.next()?;
+                let start = parts.next()?.parse::<i64>().ok()?;
+                let end = parts.next()?.parse::<i64>().ok()?;
+                let holder = parts.next()?;
+                if holder == conversation {
+                    return None;
+                }
+                Some(Busy {
+                    resource: resource.to_owned(),
+                    start: DateTime::from_timestamp(start, 0)?,
+                    end: DateTime::from_timestamp(end, 0)?,
+                })
+            })
+            .collect())
+    }
+}
+
+static HOLD: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+        local current = redis.call('GET', KEYS[1])
+        if current then
+            local prefix = ARGV[1] .. '|'
+            if string.sub(current, 1, #prefix) == prefix then
+                redis.call('PEXPIRE', KEYS[1], ARGV[2])
+                return tonumber(string.sub(current, #prefix + 1))
+            end
+            return 0
+        end
+        local fence = redis.call('INCR', KEYS[2])
+        redis.call('SET', KEYS[1], ARGV[1] .. '|' .. fence, 'PX', ARGV[2])
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+        redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[3])
+        return fence
+        "#,
+    )
+});
+
+static RELEASE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+        redis.call('ZREM', KEYS[2], ARGV[2])
+        local current = redis.call('GET', KEYS[1])
+        local prefix = ARGV[1] .. '|'
+        if current and string.sub(current, 1, #prefix) == prefix then
+            redis.call('DEL', KEYS[1])
+            return 1
+        end
+        return 0
+        "#,
+    )
+});
+
+static EXTEND: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+        local current = redis.call('GET', KEYS[1])
+        local prefix = ARGV[1] .. '|'
+        if current and string.sub(current, 1, #prefix) == prefix then
+            redis.call('PEXPIRE', KEYS[1], ARGV[2])
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3])
+            return 1
+        end
+        return 0
+        "#,
+    )
+});
