@@ -10,4 +10,5 @@ pub mod partition;
 pub mod redis;
 pub mod shutdown;
 pub mod telemetry;
+pub mod timers;
 pub mod whatsapp;
