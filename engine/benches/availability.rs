@@ -7,15 +7,23 @@ use std::hint::black_box;
 use chrono::{Duration, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use engine::availability::{AvailabilityView, BuiltinAvailability, Busy};
-use engine::config::{CalendarBackend, HandoffTarget, OpenPeriod, PerLang, Resource, Service, Tenant};
+use engine::config::{
+    CalendarBackend, HandoffTarget, OpenPeriod, PerLang, Resource, Service, Tenant,
+};
 use lang::{DateOrder, Lang};
 
 fn busy_tenant() -> Tenant {
     let mut names = PerLang::default();
     names.insert(Lang::En, "Haircut".to_string());
     let day = vec![
-        OpenPeriod { start_minute: 8 * 60, end_minute: 13 * 60 },
-        OpenPeriod { start_minute: 14 * 60, end_minute: 20 * 60 },
+        OpenPeriod {
+            start_minute: 8 * 60,
+            end_minute: 13 * 60,
+        },
+        OpenPeriod {
+            start_minute: 14 * 60,
+            end_minute: 20 * 60,
+        },
     ];
     Tenant {
         phone_number_id: "1".into(),
@@ -58,7 +66,10 @@ fn busy_tenant() -> Tenant {
 fn bench(c: &mut Criterion) {
     let tenant = busy_tenant();
     // March 2026 contains Madrid's spring-forward.
-    let now = Utc.with_ymd_and_hms(2026, 3, 1, 6, 0, 0).single().expect("valid instant");
+    let now = Utc
+        .with_ymd_and_hms(2026, 3, 1, 6, 0, 0)
+        .single()
+        .expect("valid instant");
     let mut busy = Vec::new();
     for day in 0..31 {
         for staff in 0..8 {
@@ -80,20 +91,26 @@ fn bench(c: &mut Criterion) {
         let view = BuiltinAvailability::new(&tenant, now, &busy);
         b.iter(|| black_box(view.free_slots("haircut", now, to)).len())
     });
-    c.bench_function("free_slots month, 8 staff, 2480 bookings (including index build)", |b| {
-        b.iter(|| {
-            let view = BuiltinAvailability::new(&tenant, now, black_box(&busy));
-            black_box(view.free_slots("haircut", now, to)).len()
-        })
-    });
-    c.bench_function("for_each_free month, 8 staff (no allocation per slot)", |b| {
-        let view = BuiltinAvailability::new(&tenant, now, &busy);
-        b.iter(|| {
-            let mut count = 0usize;
-            view.for_each_free("haircut", now, to, |_, _| count += 1);
-            black_box(count)
-        })
-    });
+    c.bench_function(
+        "free_slots month, 8 staff, 2480 bookings (including index build)",
+        |b| {
+            b.iter(|| {
+                let view = BuiltinAvailability::new(&tenant, now, black_box(&busy));
+                black_box(view.free_slots("haircut", now, to)).len()
+            })
+        },
+    );
+    c.bench_function(
+        "for_each_free month, 8 staff (no allocation per slot)",
+        |b| {
+            let view = BuiltinAvailability::new(&tenant, now, &busy);
+            b.iter(|| {
+                let mut count = 0usize;
+                view.for_each_free("haircut", now, to, |_, _| count += 1);
+                black_box(count)
+            })
+        },
+    );
 }
 
 criterion_group!(benches, bench);

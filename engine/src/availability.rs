@@ -7,7 +7,7 @@
 //! appointment plus its buffer. Local times that do not exist (spring forward) are never
 //! offered; local times that occur twice (fall back) are offered once, at the earlier instant.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -111,8 +111,16 @@ impl<'a> BuiltinAvailability<'a> {
         let occupied = appointment + i64::from(service.buffer_minutes) * 60;
         let tz = tenant.time_zone;
         // A local day can start up to a day away from the UTC one; widen by a day either side.
-        let first_day = lower.with_timezone(&tz).date_naive().pred_opt().unwrap_or(NaiveDate::MIN);
-        let last_day = upper.with_timezone(&tz).date_naive().succ_opt().unwrap_or(NaiveDate::MAX);
+        let first_day = lower
+            .with_timezone(&tz)
+            .date_naive()
+            .pred_opt()
+            .unwrap_or(NaiveDate::MIN);
+        let last_day = upper
+            .with_timezone(&tz)
+            .date_naive()
+            .succ_opt()
+            .unwrap_or(NaiveDate::MAX);
         let (lower_s, upper_s) = (lower.timestamp(), upper.timestamp());
 
         let mut check = |start: i64| {
@@ -160,7 +168,9 @@ impl<'a> BuiltinAvailability<'a> {
                     while minute < period.end_minute {
                         if let Some(start) = earliest(tz, local(day, minute)) {
                             let start = start.timestamp();
-                            if start + appointment <= close {
+                            if start + appointment <= close
+                                && wall_clock_inside(tz, day, period, start, start + appointment)
+                            {
                                 check(start);
                             }
                         }
@@ -180,7 +190,9 @@ impl<'a> BuiltinAvailability<'a> {
             saturated: vec![Vec::new(); self.tenant.staff.len()],
         };
         let mut hit = false;
-        empty.for_each_free(service, start, start + Duration::seconds(1), |_, _| hit = true);
+        empty.for_each_free(service, start, start + Duration::seconds(1), |_, _| {
+            hit = true
+        });
         hit
     }
 }
@@ -247,8 +259,49 @@ fn fixed_offset_open(tz: Tz, day: NaiveDate, period: &OpenPeriod, close: i64) ->
     (close - open == wall).then_some(open)
 }
 
+/// Whether every minute of `[start, end)` (Unix seconds) reads, on a wall clock in `tz`, as
+/// `day` within `period`. Only needed on days whose clock changes inside the period: the local
+/// time is monotonic except at the change, so checking both ends and both sides of the change
+/// covers every minute.
+fn wall_clock_inside(tz: Tz, day: NaiveDate, period: &OpenPeriod, start: i64, end: i64) -> bool {
+    let reads_inside = |at: i64| {
+        DateTime::from_timestamp(at, 0).is_some_and(|at| {
+            let wall = at.with_timezone(&tz).naive_local();
+            let minute = (wall - local(day, 0)).num_minutes();
+            wall.date() == day
+                && minute >= i64::from(period.start_minute)
+                && minute < i64::from(period.end_minute)
+        })
+    };
+    let offset_at = |at: i64| {
+        DateTime::from_timestamp(at, 0)
+            .map(|at| at.with_timezone(&tz).offset().fix().local_minus_utc())
+    };
+    let last = end - 60;
+    if !reads_inside(start) || !reads_inside(last) {
+        return false;
+    }
+    if offset_at(start) == offset_at(last) {
+        return true;
+    }
+    // Find the first minute with the new offset, then check the minutes either side of it.
+    let (mut before, mut after) = (start, last);
+    while after - before > 60 {
+        let middle = before + (after - before) / 120 * 60;
+        if offset_at(middle) == offset_at(start) {
+            before = middle;
+        } else {
+            after = middle;
+        }
+    }
+    reads_inside(before) && reads_inside(after)
+}
+
 /// Sorted, disjoint intervals during which at least `capacity` busy intervals overlap.
-fn saturated_intervals(intervals: impl Iterator<Item = (i64, i64)>, capacity: u32) -> Vec<(i64, i64)> {
+fn saturated_intervals(
+    intervals: impl Iterator<Item = (i64, i64)>,
+    capacity: u32,
+) -> Vec<(i64, i64)> {
     let mut edges: Vec<(i64, i32)> = Vec::new();
     for (start, end) in intervals {
         edges.push((start, 1));
@@ -285,7 +338,13 @@ mod tests {
         let busy = [(0, 10), (5, 15), (10, 20)];
         assert_eq!(saturated_intervals(busy.into_iter(), 1), vec![(0, 20)]);
         assert_eq!(saturated_intervals(busy.into_iter(), 2), vec![(5, 15)]);
-        assert_eq!(saturated_intervals(busy.into_iter(), 3), Vec::<(i64, i64)>::new());
-        assert_eq!(saturated_intervals([(0, 10), (10, 20)].into_iter(), 2), Vec::<(i64, i64)>::new());
+        assert_eq!(
+            saturated_intervals(busy.into_iter(), 3),
+            Vec::<(i64, i64)>::new()
+        );
+        assert_eq!(
+            saturated_intervals([(0, 10), (10, 20)].into_iter(), 2),
+            Vec::<(i64, i64)>::new()
+        );
     }
 }

@@ -254,9 +254,13 @@ impl QuickReply {
     }
 
     fn from_key(key: &str) -> Option<QuickReply> {
-        [QuickReply::Confirm, QuickReply::Reschedule, QuickReply::Cancel]
-            .into_iter()
-            .find(|q| q.key() == key)
+        [
+            QuickReply::Confirm,
+            QuickReply::Reschedule,
+            QuickReply::Cancel,
+        ]
+        .into_iter()
+        .find(|q| q.key() == key)
     }
 }
 
@@ -405,8 +409,11 @@ struct RawTenant {
     hours: Spanned<BTreeMap<String, Spanned<RawDay>>>,
     services: Vec<Spanned<RawService>>,
     staff: Vec<Spanned<RawStaff>>,
-    templates: Spanned<BTreeMap<String, Spanned<BTreeMap<String, Spanned<RawTemplate>>>>>,
+    templates: RawTemplates,
 }
+
+/// Templates by purpose, then by language code.
+type RawTemplates = Spanned<BTreeMap<String, Spanned<BTreeMap<String, Spanned<RawTemplate>>>>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -500,7 +507,11 @@ struct Problems<'t> {
 impl Problems<'_> {
     fn line_of(&self, span: &Range<usize>) -> usize {
         let end = span.start.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 
     fn add(&mut self, field: impl Into<String>, span: &Range<usize>, message: impl Into<String>) {
@@ -517,9 +528,11 @@ impl Problems<'_> {
 fn parse(text: &str) -> Result<Tenants, ConfigError> {
     let raw: RawFile = match toml::from_str(text) {
         Ok(raw) => raw,
-        Err(error) => return Err(ConfigError {
-            problems: vec![deserialisation_problem(text, &error)],
-        }),
+        Err(error) => {
+            return Err(ConfigError {
+                problems: vec![deserialisation_problem(text, &error)],
+            });
+        }
     };
     let mut problems = Problems {
         text,
@@ -535,7 +548,8 @@ fn parse(text: &str) -> Result<Tenants, ConfigError> {
         let raw_tenant = raw_tenant.into_inner();
         problems.tenant = Some(raw_tenant.name.get_ref().clone());
         if let Some(tenant) = validate_tenant(raw_tenant, &mut problems)
-            && let Some(previous) = by_phone_number_id.insert(tenant.phone_number_id.clone(), tenant)
+            && let Some(previous) =
+                by_phone_number_id.insert(tenant.phone_number_id.clone(), tenant)
         {
             problems.add(
                 "phone_number_id",
@@ -559,16 +573,22 @@ fn parse(text: &str) -> Result<Tenants, ConfigError> {
 
 fn deserialisation_problem(text: &str, error: &toml::de::Error) -> ConfigProblem {
     let span = error.span();
-    let line = span
-        .as_ref()
-        .map(|span| text.as_bytes()[..span.start.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1);
+    let line = span.as_ref().map(|span| {
+        text.as_bytes()[..span.start.min(text.len())]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    });
     let message = error.message().trim().to_string();
     // serde names the field in backticks for missing/unknown fields; otherwise the key written
     // on the offending line is the field.
     let field = backticked(&message)
         .or_else(|| {
             let span = span.as_ref()?;
-            let line_start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let line_start = text[..span.start.min(text.len())]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
             let line_text = text[line_start..].lines().next()?;
             let key = line_text.split('=').next()?.trim();
             (!key.is_empty() && !key.starts_with('[')).then(|| key.to_string())
@@ -660,7 +680,10 @@ fn validate_tenant(raw: RawTenant, problems: &mut Problems<'_>) -> Option<Tenant
             problems.add(
                 "time_zone",
                 &raw.time_zone.span(),
-                format!("unknown time zone {:?} (use an IANA name like \"Europe/Madrid\")", raw.time_zone.get_ref()),
+                format!(
+                    "unknown time zone {:?} (use an IANA name like \"Europe/Madrid\")",
+                    raw.time_zone.get_ref()
+                ),
             );
             None
         }
@@ -671,7 +694,10 @@ fn validate_tenant(raw: RawTenant, problems: &mut Problems<'_>) -> Option<Tenant
         problems.add(
             "default_language",
             &raw.default_language.span(),
-            format!("unknown language {:?}; supported: en, es", raw.default_language.get_ref()),
+            format!(
+                "unknown language {:?}; supported: en, es",
+                raw.default_language.get_ref()
+            ),
         );
     }
     let mut languages = Vec::new();
@@ -708,18 +734,29 @@ fn validate_tenant(raw: RawTenant, problems: &mut Problems<'_>) -> Option<Tenant
         }
     };
 
-    let positive = |problems: &mut Problems<'_>, field: &str, value: &Option<Spanned<u32>>, default: u32| {
-        match value {
-            Some(v) if *v.get_ref() == 0 => {
-                problems.add(field, &v.span(), "must be greater than zero");
-                default
+    let positive =
+        |problems: &mut Problems<'_>, field: &str, value: &Option<Spanned<u32>>, default: u32| {
+            match value {
+                Some(v) if *v.get_ref() == 0 => {
+                    problems.add(field, &v.span(), "must be greater than zero");
+                    default
+                }
+                Some(v) => *v.get_ref(),
+                None => default,
             }
-            Some(v) => *v.get_ref(),
-            None => default,
-        }
-    };
-    let hold_minutes = positive(problems, "hold_minutes", &raw.hold_minutes, DEFAULT_HOLD_MINUTES);
-    let horizon_days = positive(problems, "horizon_days", &raw.horizon_days, DEFAULT_HORIZON_DAYS);
+        };
+    let hold_minutes = positive(
+        problems,
+        "hold_minutes",
+        &raw.hold_minutes,
+        DEFAULT_HOLD_MINUTES,
+    );
+    let horizon_days = positive(
+        problems,
+        "horizon_days",
+        &raw.horizon_days,
+        DEFAULT_HORIZON_DAYS,
+    );
     let slot_step_minutes = positive(
         problems,
         "slot_step_minutes",
@@ -735,7 +772,11 @@ fn validate_tenant(raw: RawTenant, problems: &mut Problems<'_>) -> Option<Tenant
     let mut reminder_minutes = match &raw.reminder_minutes {
         Some(listed) => {
             if listed.get_ref().contains(&0) {
-                problems.add("reminder_minutes", &listed.span(), "offsets must be greater than zero");
+                problems.add(
+                    "reminder_minutes",
+                    &listed.span(),
+                    "offsets must be greater than zero",
+                );
             }
             listed.get_ref().clone()
         }
@@ -780,7 +821,11 @@ fn validate_tenant(raw: RawTenant, problems: &mut Problems<'_>) -> Option<Tenant
         let id = raw_service.id.get_ref().clone();
         let field = |name: &str| format!("services.{id}.{name}");
         if !valid_id(&id) {
-            problems.add(field("id"), &raw_service.id.span(), "ids use letters, digits, '_', '-' or '.' only");
+            problems.add(
+                field("id"),
+                &raw_service.id.span(),
+                "ids use letters, digits, '_', '-' or '.' only",
+            );
         }
         if services.iter().any(|s| s.id == id) {
             problems.add(field("id"), &span, "duplicate service id");
@@ -791,7 +836,11 @@ fn validate_tenant(raw: RawTenant, problems: &mut Problems<'_>) -> Option<Tenant
                 Some(lang) if !value.trim().is_empty() => {
                     names.insert(lang, value.trim().to_string());
                 }
-                Some(_) => problems.add(field("names"), &raw_service.names.span(), format!("empty name for {code}")),
+                Some(_) => problems.add(
+                    field("names"),
+                    &raw_service.names.span(),
+                    format!("empty name for {code}"),
+                ),
                 None => problems.add(
                     field("names"),
                     &raw_service.names.span(),
@@ -810,9 +859,16 @@ fn validate_tenant(raw: RawTenant, problems: &mut Problems<'_>) -> Option<Tenant
         }
         let minutes = *raw_service.minutes.get_ref();
         if minutes == 0 || minutes > 24 * 60 {
-            problems.add(field("minutes"), &raw_service.minutes.span(), "must be between 1 and 1440");
+            problems.add(
+                field("minutes"),
+                &raw_service.minutes.span(),
+                "must be between 1 and 1440",
+            );
         }
-        let calcom_event_type_id = raw_service.calcom_event_type_id.as_ref().map(|v| *v.get_ref());
+        let calcom_event_type_id = raw_service
+            .calcom_event_type_id
+            .as_ref()
+            .map(|v| *v.get_ref());
         if calendar == CalendarBackend::Calcom && calcom_event_type_id.is_none() {
             problems.add(
                 field("calcom_event_type_id"),
@@ -824,13 +880,20 @@ fn validate_tenant(raw: RawTenant, problems: &mut Problems<'_>) -> Option<Tenant
             id,
             names,
             minutes,
-            buffer_minutes: raw_service.buffer_minutes.as_ref().map_or(0, |v| *v.get_ref()),
+            buffer_minutes: raw_service
+                .buffer_minutes
+                .as_ref()
+                .map_or(0, |v| *v.get_ref()),
             price: raw_service.price.clone(),
             calcom_event_type_id,
         });
     }
     if services.is_empty() {
-        problems.add("services", &raw.name.span(), "at least one service is required");
+        problems.add(
+            "services",
+            &raw.name.span(),
+            "at least one service is required",
+        );
     }
     if services.len() > crate::outbound::MAX_LIST_ROWS {
         problems.add(
@@ -851,7 +914,11 @@ fn validate_tenant(raw: RawTenant, problems: &mut Problems<'_>) -> Option<Tenant
         let id = raw_staff.id.get_ref().clone();
         let field = |name: &str| format!("staff.{id}.{name}");
         if !valid_id(&id) {
-            problems.add(field("id"), &raw_staff.id.span(), "ids use letters, digits, '_', '-' or '.' only");
+            problems.add(
+                field("id"),
+                &raw_staff.id.span(),
+                "ids use letters, digits, '_', '-' or '.' only",
+            );
         }
         if staff.iter().any(|s| s.id == id) {
             problems.add(field("id"), &span, "duplicate staff id");
@@ -864,11 +931,19 @@ fn validate_tenant(raw: RawTenant, problems: &mut Problems<'_>) -> Option<Tenant
             Some(c) => *c.get_ref(),
             None => 1,
         };
-        let performs = raw_staff.services.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default();
+        let performs = raw_staff
+            .services
+            .as_ref()
+            .map(|s| s.get_ref().clone())
+            .unwrap_or_default();
         if let Some(listed) = &raw_staff.services {
             for service in listed.get_ref() {
                 if !services.iter().any(|s| &s.id == service) {
-                    problems.add(field("services"), &listed.span(), format!("unknown service {service:?}"));
+                    problems.add(
+                        field("services"),
+                        &listed.span(),
+                        format!("unknown service {service:?}"),
+                    );
                 }
             }
         }
@@ -898,7 +973,8 @@ fn validate_tenant(raw: RawTenant, problems: &mut Problems<'_>) -> Option<Tenant
             let url = handoff_ref.url.as_ref().map(|u| u.get_ref().clone());
             let secret_env = handoff_ref.secret_env.as_ref().map(|s| s.get_ref().clone());
             if let Some(url_value) = &handoff_ref.url
-                && !(url_value.get_ref().starts_with("https://") || url_value.get_ref().starts_with("http://"))
+                && !(url_value.get_ref().starts_with("https://")
+                    || url_value.get_ref().starts_with("http://"))
             {
                 problems.add("handoff.url", &url_value.span(), "must be an http(s) URL");
             }
@@ -967,12 +1043,23 @@ fn validate_hours(
             continue;
         };
         let day_ref = day.get_ref();
-        let (Some(open), Some(close)) = (parse_clock(day_ref.open.get_ref()), parse_clock(day_ref.close.get_ref())) else {
-            problems.add(format!("hours.{key}"), &day.span(), "open and close are times like \"09:00\"");
+        let (Some(open), Some(close)) = (
+            parse_clock(day_ref.open.get_ref()),
+            parse_clock(day_ref.close.get_ref()),
+        ) else {
+            problems.add(
+                format!("hours.{key}"),
+                &day.span(),
+                "open and close are times like \"09:00\"",
+            );
             continue;
         };
         if open >= close {
-            problems.add(format!("hours.{key}.close"), &day_ref.close.span(), "must be after open");
+            problems.add(
+                format!("hours.{key}.close"),
+                &day_ref.close.span(),
+                "must be after open",
+            );
             continue;
         }
         let mut breaks: Vec<(u32, u32, Range<usize>)> = Vec::new();
@@ -984,12 +1071,20 @@ fn validate_hours(
                 Some(_) => problems.add(
                     format!("hours.{key}.breaks"),
                     &raw_break.span(),
-                    format!("break {:?} must lie within {}-{}", raw_break.get_ref(), day_ref.open.get_ref(), day_ref.close.get_ref()),
+                    format!(
+                        "break {:?} must lie within {}-{}",
+                        raw_break.get_ref(),
+                        day_ref.open.get_ref(),
+                        day_ref.close.get_ref()
+                    ),
                 ),
                 None => problems.add(
                     format!("hours.{key}.breaks"),
                     &raw_break.span(),
-                    format!("{:?} is not a range like \"13:00-14:00\"", raw_break.get_ref()),
+                    format!(
+                        "{:?} is not a range like \"13:00-14:00\"",
+                        raw_break.get_ref()
+                    ),
                 ),
             }
         }
@@ -997,7 +1092,11 @@ fn validate_hours(
         let mut overlapping = false;
         for pair in breaks.windows(2) {
             if pair[1].0 < pair[0].1 {
-                problems.add(format!("hours.{key}.breaks"), &pair[1].2, "overlapping hours: breaks overlap each other");
+                problems.add(
+                    format!("hours.{key}.breaks"),
+                    &pair[1].2,
+                    "overlapping hours: breaks overlap each other",
+                );
                 overlapping = true;
             }
         }
@@ -1029,9 +1128,8 @@ fn validate_hours(
     hours
 }
 
-#[allow(clippy::type_complexity)]
 fn validate_templates(
-    raw: &Spanned<BTreeMap<String, Spanned<BTreeMap<String, Spanned<RawTemplate>>>>>,
+    raw: &RawTemplates,
     languages: &[Lang],
     problems: &mut Problems<'_>,
 ) -> BTreeMap<TemplatePurpose, PerLang<TemplateRef>> {
@@ -1049,7 +1147,11 @@ fn validate_templates(
         for (code, template) in by_lang.get_ref() {
             let field = format!("templates.{key}.{code}");
             let Some(lang) = parse_lang(code) else {
-                problems.add(field, &template.span(), "unknown language; supported: en, es");
+                problems.add(
+                    field,
+                    &template.span(),
+                    "unknown language; supported: en, es",
+                );
                 continue;
             };
             let template_ref = template.get_ref();
@@ -1073,14 +1175,20 @@ fn validate_templates(
                         None => problems.add(
                             format!("{field}.buttons"),
                             &buttons.span(),
-                            format!("unknown quick reply {button:?}; use confirm, reschedule or cancel"),
+                            format!(
+                                "unknown quick reply {button:?}; use confirm, reschedule or cancel"
+                            ),
                         ),
                     }
                 }
             }
             let name = template_ref.name.get_ref().trim().to_string();
             if name.is_empty() {
-                problems.add(format!("{field}.name"), &template_ref.name.span(), "must not be empty");
+                problems.add(
+                    format!("{field}.name"),
+                    &template_ref.name.span(),
+                    "must not be empty",
+                );
             }
             parsed.insert(
                 lang,

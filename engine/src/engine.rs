@@ -51,7 +51,9 @@ const SOONEST_PER_DAY: usize = 3;
 /// timer (which tells the customer) runs before the lock frees the slot for others.
 const HOLD_LOCK_GRACE_SECONDS: u64 = 60;
 /// Graph error codes the worker retries itself; the conversation is unaffected.
-const RETRYABLE_CODES: [u32; 10] = [1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133004];
+const RETRYABLE_CODES: [u32; 10] = [
+    1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133004,
+];
 /// Free-form message sent outside the customer-service window.
 const REENGAGEMENT_CODE: u32 = 131047;
 /// Consecutive misunderstandings that hand a conversation to a person.
@@ -74,9 +76,16 @@ pub fn step(state: ConversationState, input: &Input, ctx: &StepContext<'_>) -> D
         tokens_issued: 0,
         greeting: None,
         reopen_sent: false,
+        lapsed_hold: None,
     };
     run.seed_version = run.state.version;
-    if is_outcome && !run.state.transcript.iter().any(|turn| turn.speaker == Speaker::Bot) {
+    if is_outcome
+        && !run
+            .state
+            .transcript
+            .iter()
+            .any(|turn| turn.speaker == Speaker::Bot)
+    {
         // The first reply of a first contact can come from an outcome (a hold that was taken):
         // it still opens with the greeting.
         let texts = run.texts();
@@ -108,7 +117,10 @@ pub fn step(state: ConversationState, input: &Input, ctx: &StepContext<'_>) -> D
 
 /// What a tap or a clear text boils down to.
 enum Command {
-    PickSlot { start: DateTime<Utc>, resource: Option<String> },
+    PickSlot {
+        start: DateTime<Utc>,
+        resource: Option<String>,
+    },
     ChooseService(String),
     ConfirmHold,
     OtherTime,
@@ -132,6 +144,8 @@ struct Run<'a, 'c> {
     greeting: Option<String>,
     /// Outside the window only one re-open template is sent per step.
     reopen_sent: bool,
+    /// A hold found past its expiry at the start of this step (its timer was late).
+    lapsed_hold: Option<Hold>,
 }
 
 impl Run<'_, '_> {
@@ -258,7 +272,12 @@ impl Run<'_, '_> {
         self.send(message);
     }
 
-    fn send_template(&mut self, purpose: TemplatePurpose, parameters: Vec<String>, booking_id: Option<&str>) {
+    fn send_template(
+        &mut self,
+        purpose: TemplatePurpose,
+        parameters: Vec<String>,
+        booking_id: Option<&str>,
+    ) {
         let lang = self.lang();
         let Some(template) = self.tenant().template(purpose, lang).cloned() else {
             self.metric("template_missing", &[("purpose", purpose.key())]);
@@ -323,7 +342,13 @@ impl Run<'_, '_> {
 
     // ---- customer messages ---------------------------------------------------------------
 
-    fn on_customer(&mut self, message_id: &str, profile_name: Option<&str>, at: DateTime<Utc>, content: &Content) {
+    fn on_customer(
+        &mut self,
+        message_id: &str,
+        profile_name: Option<&str>,
+        at: DateTime<Utc>,
+        content: &Content,
+    ) {
         if let Some(name) = profile_name.map(str::trim).filter(|n| !n.is_empty()) {
             self.state.profile_name = Some(name.to_string());
         }
@@ -332,7 +357,11 @@ impl Run<'_, '_> {
             .transcript
             .iter()
             .any(|turn| turn.speaker == Speaker::Bot);
-        if self.state.last_customer_message_at.is_none_or(|last| at > last) {
+        if self
+            .state
+            .last_customer_message_at
+            .is_none_or(|last| at > last)
+        {
             self.state.last_customer_message_at = Some(at);
         }
         let described = describe(content);
@@ -367,9 +396,18 @@ impl Run<'_, '_> {
         self.actions.push(Action::MarkRead {
             message_id: message_id.to_string(),
         });
+        if let Some(hold) = self.state.stage.hold().cloned()
+            && hold.expires_at <= self.now()
+        {
+            // The expiry timer is late (scheduler down or backed up): the lock may already be
+            // gone, so the hold must not be confirmed.
+            self.release_hold();
+            self.lapsed_hold = Some(hold);
+        }
         if first_contact {
             let texts = self.texts();
-            self.greeting = Some(texts.greeting(self.state.profile_name.as_deref(), &self.tenant().name));
+            self.greeting =
+                Some(texts.greeting(self.state.profile_name.as_deref(), &self.tenant().name));
         }
         match content {
             Content::Text { body } => self.on_text(body, first_contact),
@@ -438,7 +476,8 @@ impl Run<'_, '_> {
         if first_contact {
             // The greeting was prepared before the language was known.
             let texts = self.texts();
-            self.greeting = Some(texts.greeting(self.state.profile_name.as_deref(), &self.tenant().name));
+            self.greeting =
+                Some(texts.greeting(self.state.profile_name.as_deref(), &self.tenant().name));
         }
         let intent = understanding.top_intent();
         let (_, owners) = service_aliases(self.tenant());
@@ -493,9 +532,10 @@ impl Run<'_, '_> {
                 self.apply(Command::ConfirmHold);
                 return true;
             }
-            (Stage::Held { .. } | Stage::Rescheduling { hold: Some(_), .. }, IntentName::Decline)
-                if when.is_none() =>
-            {
+            (
+                Stage::Held { .. } | Stage::Rescheduling { hold: Some(_), .. },
+                IntentName::Decline,
+            ) if when.is_none() => {
                 self.apply(Command::OtherTime);
                 return true;
             }
@@ -586,12 +626,9 @@ impl Run<'_, '_> {
     fn booking_meant(&self, when: Option<&When>) -> Option<Booking> {
         if let Some(when) = when {
             let end = when.end.unwrap_or(when.start + Duration::minutes(1));
-            if let Some(booking) = self
-                .state
-                .bookings
-                .iter()
-                .find(|b| b.start >= when.start && b.start < end.max(when.start + Duration::minutes(1)))
-            {
+            if let Some(booking) = self.state.bookings.iter().find(|b| {
+                b.start >= when.start && b.start < end.max(when.start + Duration::minutes(1))
+            }) {
                 return Some(booking.clone());
             }
         }
@@ -660,7 +697,9 @@ impl Run<'_, '_> {
                 };
                 self.state.service = Some(service.clone());
                 match requested {
-                    Some(requested) => self.look_for(&service, None, requested.start, requested.end),
+                    Some(requested) => {
+                        self.look_for(&service, None, requested.start, requested.end)
+                    }
                     None => self.show_soonest(&service),
                 }
             }
@@ -687,13 +726,31 @@ impl Run<'_, '_> {
                         token: hold.token,
                     });
                 }
-                _ => self.stale_option(),
+                _ => match self.lapsed_hold.clone() {
+                    Some(lapsed) => {
+                        let asked = self.when_text(lapsed.slot.start);
+                        self.offer_alternatives(
+                            &lapsed.slot.service,
+                            lapsed.slot.start,
+                            None,
+                            ListReason::HoldExpired,
+                            &asked,
+                        );
+                    }
+                    None => self.stale_option(),
+                },
             },
             Command::OtherTime => match self.state.stage.hold().cloned() {
                 Some(hold) => {
                     self.release_hold();
                     let asked = self.when_text(hold.slot.start);
-                    self.offer_alternatives(&hold.slot.service, hold.slot.start, Some(&hold.slot), ListReason::Other, &asked);
+                    self.offer_alternatives(
+                        &hold.slot.service,
+                        hold.slot.start,
+                        Some(&hold.slot),
+                        ListReason::Other,
+                        &asked,
+                    );
                 }
                 None => self.stale_option(),
             },
@@ -705,7 +762,9 @@ impl Run<'_, '_> {
                     let text = self.texts().hold_released();
                     self.send_text(text);
                 }
-                Stage::Rescheduling { booking_id, .. } => self.apply(Command::KeepBooking(booking_id)),
+                Stage::Rescheduling { booking_id, .. } => {
+                    self.apply(Command::KeepBooking(booking_id))
+                }
                 _ => self.stale_option(),
             },
             Command::ConfirmCancel(booking_id) => {
@@ -758,7 +817,10 @@ impl Run<'_, '_> {
                         texts.cancel_question(&line),
                         None,
                         vec![
-                            (format!("cancel_yes:{}", booking.id), texts.yes_cancel_button()),
+                            (
+                                format!("cancel_yes:{}", booking.id),
+                                texts.yes_cancel_button(),
+                            ),
                             (format!("cancel_no:{}", booking.id), texts.keep_button()),
                         ],
                     );
@@ -803,7 +865,11 @@ impl Run<'_, '_> {
 
     fn stale_option(&mut self) {
         let texts = self.texts();
-        self.send_text(format!("{} {}", texts.stale_option(), texts.how_can_i_help()));
+        self.send_text(format!(
+            "{} {}",
+            texts.stale_option(),
+            texts.how_can_i_help()
+        ));
     }
 
     fn not_understood(&mut self, unreadable: bool) {
@@ -852,7 +918,10 @@ impl Run<'_, '_> {
     }
 
     fn request_time(&mut self, named: Option<String>, staff: Option<String>, when: Option<When>) {
-        if matches!(self.state.stage, Stage::Rescheduling { .. } | Stage::ConfirmingCancel { .. }) {
+        if matches!(
+            self.state.stage,
+            Stage::Rescheduling { .. } | Stage::ConfirmingCancel { .. }
+        ) {
             // A plain booking request abandons a half-finished move or cancel.
             self.release_hold();
             self.state.stage = Stage::Idle;
@@ -872,10 +941,20 @@ impl Run<'_, '_> {
             Some(when) => {
                 let (start, end) = self.range_of(&when);
                 let exact = end.is_none();
-                let (start, end) = if exact { (self.pick_reading(&service, &when), None) } else { (start, end) };
+                let (start, end) = if exact {
+                    (self.pick_reading(&service, &when), None)
+                } else {
+                    (start, end)
+                };
                 if exact && when.in_past && start <= self.now() {
                     let asked = self.when_text(start);
-                    return self.offer_alternatives(&service, self.now(), None, ListReason::Past, &asked);
+                    return self.offer_alternatives(
+                        &service,
+                        self.now(),
+                        None,
+                        ListReason::Past,
+                        &asked,
+                    );
                 }
                 self.look_for(&service, staff, start, end)
             }
@@ -884,7 +963,8 @@ impl Run<'_, '_> {
 
     /// An exact time (end None) or the range a `When` covers.
     fn range_of(&self, when: &When) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
-        let exact = when.kind == WhenKind::Instant && matches!(when.grain, Grain::Minute | Grain::Hour);
+        let exact =
+            when.kind == WhenKind::Instant && matches!(when.grain, Grain::Minute | Grain::Hour);
         if exact {
             return (when.start, None);
         }
@@ -903,7 +983,14 @@ impl Run<'_, '_> {
         };
         let usable = |at: DateTime<Utc>, past: bool| {
             !past
-                && !opening_slots(self.tenant(), self.now(), service, at, at + Duration::seconds(1)).is_empty()
+                && !opening_slots(
+                    self.tenant(),
+                    self.now(),
+                    service,
+                    at,
+                    at + Duration::seconds(1),
+                )
+                .is_empty()
         };
         if !usable(when.start, when.in_past) && usable(alternative.start, alternative.in_past) {
             alternative.start
@@ -912,12 +999,24 @@ impl Run<'_, '_> {
         }
     }
 
-    fn look_for(&mut self, service: &str, staff: Option<String>, start: DateTime<Utc>, end: Option<DateTime<Utc>>) {
+    fn look_for(
+        &mut self,
+        service: &str,
+        staff: Option<String>,
+        start: DateTime<Utc>,
+        end: Option<DateTime<Utc>>,
+    ) {
         let now = self.now();
         match end {
             None => {
-                let free = self.ctx.availability.free_slots(service, start, start + Duration::seconds(1));
-                let chosen = prefer(free.into_iter().filter(|s| s.start == start).collect(), staff.as_deref());
+                let free =
+                    self.ctx
+                        .availability
+                        .free_slots(service, start, start + Duration::seconds(1));
+                let chosen = prefer(
+                    free.into_iter().filter(|s| s.start == start).collect(),
+                    staff.as_deref(),
+                );
                 if let Some(slot) = chosen {
                     return self.hold(slot);
                 }
@@ -928,13 +1027,18 @@ impl Run<'_, '_> {
                     ListReason::BeyondHorizon
                 } else if start < now + Duration::minutes(i64::from(tenant.min_lead_minutes)) {
                     ListReason::TooSoon
-                } else if opening_slots(tenant, now, service, start, start + Duration::seconds(1)).is_empty() {
+                } else if opening_slots(tenant, now, service, start, start + Duration::seconds(1))
+                    .is_empty()
+                {
                     ListReason::Closed
                 } else {
                     ListReason::Taken
                 };
                 let asked = self.when_text(start);
-                self.metric("requested_unavailable", &[("reason", list_reason_name(reason))]);
+                self.metric(
+                    "requested_unavailable",
+                    &[("reason", list_reason_name(reason))],
+                );
                 self.offer_alternatives(service, start.max(now), None, reason, &asked);
             }
             Some(end) => {
@@ -951,13 +1055,18 @@ impl Run<'_, '_> {
                         ListReason::Past
                     } else if start > now + Duration::days(i64::from(tenant.horizon_days)) {
                         ListReason::BeyondHorizon
-                    } else if from < end && opening_slots(tenant, now, service, from, end).is_empty() {
+                    } else if from < end
+                        && opening_slots(tenant, now, service, from, end).is_empty()
+                    {
                         ListReason::Closed
                     } else {
                         ListReason::Taken
                     };
                     let asked = texts::day(start, self.tz(), self.lang());
-                    self.metric("requested_unavailable", &[("reason", list_reason_name(reason))]);
+                    self.metric(
+                        "requested_unavailable",
+                        &[("reason", list_reason_name(reason))],
+                    );
                     return self.offer_alternatives(service, from, None, reason, &asked);
                 }
                 let options = spread(unique, MAX_LIST_ROWS);
@@ -969,16 +1078,19 @@ impl Run<'_, '_> {
     fn show_soonest(&mut self, service: &str) {
         let now = self.now();
         let horizon = now + Duration::days(i64::from(self.tenant().horizon_days));
-        let free = self
-            .ctx
-            .availability
-            .free_slots(service, now, horizon.min(now + Duration::days(ALTERNATIVE_SEARCH_DAYS)));
+        let free = self.ctx.availability.free_slots(
+            service,
+            now,
+            horizon.min(now + Duration::days(ALTERNATIVE_SEARCH_DAYS)),
+        );
         let mut per_day: BTreeMap<NaiveDate, usize> = BTreeMap::new();
         let tz = self.tz();
         let options: Vec<Slot> = unique_starts(free, None)
             .into_iter()
             .filter(|slot| {
-                let count = per_day.entry(slot.start.with_timezone(&tz).date_naive()).or_default();
+                let count = per_day
+                    .entry(slot.start.with_timezone(&tz).date_naive())
+                    .or_default();
                 *count += 1;
                 *count <= SOONEST_PER_DAY
             })
@@ -993,7 +1105,12 @@ impl Run<'_, '_> {
 
     /// The nearest free times to `target`: same day first (closest first), then the following
     /// days, then the preceding ones; shown in date order.
-    fn alternatives(&self, service: &str, target: DateTime<Utc>, exclude: Option<&Slot>) -> Vec<Slot> {
+    fn alternatives(
+        &self,
+        service: &str,
+        target: DateTime<Utc>,
+        exclude: Option<&Slot>,
+    ) -> Vec<Slot> {
         let now = self.now();
         let tz = self.tz();
         let horizon = now + Duration::days(i64::from(self.tenant().horizon_days));
@@ -1004,7 +1121,8 @@ impl Run<'_, '_> {
         let view = self.ctx.availability;
         // A time that was just lost is left out entirely, even on another resource: listing
         // "17:00" right under "17:00 was just taken" reads as a mistake.
-        let keep = |slot: &Slot| exclude.is_none_or(|lost| lost.start != slot.start) && slot.start > now;
+        let keep =
+            |slot: &Slot| exclude.is_none_or(|lost| lost.start != slot.start) && slot.start > now;
 
         let mut same_day: Vec<Slot> = view
             .free_slots(service, day_start.max(now), day_end)
@@ -1042,7 +1160,14 @@ impl Run<'_, '_> {
         chosen
     }
 
-    fn offer_alternatives(&mut self, service: &str, target: DateTime<Utc>, exclude: Option<&Slot>, reason: ListReason, asked: &str) {
+    fn offer_alternatives(
+        &mut self,
+        service: &str,
+        target: DateTime<Utc>,
+        exclude: Option<&Slot>,
+        reason: ListReason,
+        asked: &str,
+    ) {
         let options = self.alternatives(service, target, exclude);
         if options.is_empty() {
             self.metric("no_availability", &[]);
@@ -1051,7 +1176,13 @@ impl Run<'_, '_> {
         self.show_list(service, options, reason, Some(asked));
     }
 
-    fn show_list(&mut self, service: &str, options: Vec<Slot>, reason: ListReason, asked: Option<&str>) {
+    fn show_list(
+        &mut self,
+        service: &str,
+        options: Vec<Slot>,
+        reason: ListReason,
+        asked: Option<&str>,
+    ) {
         self.release_hold();
         let tz = self.tz();
         let lang = self.lang();
@@ -1062,7 +1193,11 @@ impl Run<'_, '_> {
         for slot in &options {
             let day = texts::day(slot.start, tz, lang);
             let description = outbound::fit(
-                &format!("{service_name} · {} · {}", texts.minutes(minutes), self.resource_name(&slot.resource)),
+                &format!(
+                    "{service_name} · {} · {}",
+                    texts.minutes(minutes),
+                    self.resource_name(&slot.resource)
+                ),
                 MAX_ROW_DESCRIPTION,
             );
             let row = Row::new(
@@ -1078,7 +1213,9 @@ impl Run<'_, '_> {
         let body = self.body(texts.list_body(reason, asked, &service_name));
         let list = sections
             .into_iter()
-            .map(|(title, rows)| Section::new(title, rows.into_iter().collect::<Result<Vec<_>, _>>()?))
+            .map(|(title, rows)| {
+                Section::new(title, rows.into_iter().collect::<Result<Vec<_>, _>>()?)
+            })
             .collect::<Result<Vec<_>, _>>()
             .and_then(|sections| List::new(body, texts.times_button(), sections))
             .map(OutboundMessage::List);
@@ -1133,8 +1270,14 @@ impl Run<'_, '_> {
             let asked = self.when_text(start);
             return self.offer_alternatives(&service, self.now(), None, ListReason::Past, &asked);
         }
-        let free = self.ctx.availability.free_slots(&service, start, start + Duration::seconds(1));
-        match prefer(free.into_iter().filter(|s| s.start == start).collect(), resource.as_deref()) {
+        let free = self
+            .ctx
+            .availability
+            .free_slots(&service, start, start + Duration::seconds(1));
+        match prefer(
+            free.into_iter().filter(|s| s.start == start).collect(),
+            resource.as_deref(),
+        ) {
             Some(slot) => self.hold(slot),
             None => {
                 let asked = self.when_text(start);
@@ -1181,7 +1324,9 @@ impl Run<'_, '_> {
             slot: hold.slot.clone(),
             token: hold.token.clone(),
         });
-        self.actions.push(Action::CancelTimer { id: hold.timer_id() });
+        self.actions.push(Action::CancelTimer {
+            id: hold.timer_id(),
+        });
         self.state.stage = match self.state.stage.clone() {
             Stage::Rescheduling {
                 booking_id,
@@ -1202,7 +1347,9 @@ impl Run<'_, '_> {
     /// Forgets the current hold without releasing it (it was never ours, or is already gone).
     fn forget_hold(&mut self) {
         if let Some(hold) = self.state.stage.hold().cloned() {
-            self.actions.push(Action::CancelTimer { id: hold.timer_id() });
+            self.actions.push(Action::CancelTimer {
+                id: hold.timer_id(),
+            });
             self.state.stage = match self.state.stage.clone() {
                 Stage::Rescheduling {
                     booking_id,
@@ -1242,10 +1389,17 @@ impl Run<'_, '_> {
                 self.metric("hold_rejected", &[]);
                 self.forget_hold();
                 let asked = self.when_text(hold.slot.start);
-                self.offer_alternatives(&hold.slot.service, hold.slot.start, Some(&hold.slot), ListReason::JustTaken, &asked);
+                self.offer_alternatives(
+                    &hold.slot.service,
+                    hold.slot.start,
+                    Some(&hold.slot),
+                    ListReason::JustTaken,
+                    &asked,
+                );
             }
             Outcome::Booked { booking_id } => {
-                let Some(hold) = hold.filter(|_| matches!(self.state.stage, Stage::Held { .. })) else {
+                let Some(hold) = hold.filter(|_| matches!(self.state.stage, Stage::Held { .. }))
+                else {
                     return;
                 };
                 self.release_hold();
@@ -1276,7 +1430,13 @@ impl Run<'_, '_> {
                 match reason {
                     FailureReason::SlotGone => {
                         let asked = self.when_text(hold.slot.start);
-                        self.offer_alternatives(&hold.slot.service, hold.slot.start, Some(&hold.slot), ListReason::JustTaken, &asked);
+                        self.offer_alternatives(
+                            &hold.slot.service,
+                            hold.slot.start,
+                            Some(&hold.slot),
+                            ListReason::JustTaken,
+                            &asked,
+                        );
                     }
                     FailureReason::Error => self.handoff(HandoffReason::CalendarFailed, true),
                 }
@@ -1302,7 +1462,9 @@ impl Run<'_, '_> {
                     end: hold.slot.end,
                     attendance_confirmed: false,
                 };
-                self.state.bookings.retain(|b| b.id != old.id && b.id != moved.id);
+                self.state
+                    .bookings
+                    .retain(|b| b.id != old.id && b.id != moved.id);
                 self.state.bookings.push(moved.clone());
                 self.state.bookings.sort_by_key(|b| b.start);
                 self.metric("rescheduled", &[]);
@@ -1316,7 +1478,8 @@ impl Run<'_, '_> {
                     return;
                 };
                 self.state.bookings.retain(|b| b.id != booking.id);
-                if matches!(&self.state.stage, Stage::ConfirmingCancel { booking_id: b } if *b == booking.id) {
+                if matches!(&self.state.stage, Stage::ConfirmingCancel { booking_id: b } if *b == booking.id)
+                {
                     self.state.stage = Stage::Idle;
                 }
                 self.cancel_booking_timers(&booking);
@@ -1336,8 +1499,18 @@ impl Run<'_, '_> {
         let texts = self.texts();
         let line = self.slot_line(&hold.slot);
         let customer_local = self.state.customer_tz.and_then(|customer_tz| {
-            let business = hold.slot.start.with_timezone(&self.tz()).format("%z").to_string();
-            let theirs = hold.slot.start.with_timezone(&customer_tz).format("%z").to_string();
+            let business = hold
+                .slot
+                .start
+                .with_timezone(&self.tz())
+                .format("%z")
+                .to_string();
+            let theirs = hold
+                .slot
+                .start
+                .with_timezone(&customer_tz)
+                .format("%z")
+                .to_string();
             (business != theirs).then(|| texts::when(hold.slot.start, customer_tz, self.lang()))
         });
         let mut buttons = vec![
@@ -1356,7 +1529,8 @@ impl Run<'_, '_> {
         let Some(booking) = self.state.booking(booking_id).cloned() else {
             return self.stale_option();
         };
-        if !matches!(&self.state.stage, Stage::Rescheduling { booking_id: b, .. } if b == booking_id) {
+        if !matches!(&self.state.stage, Stage::Rescheduling { booking_id: b, .. } if b == booking_id)
+        {
             self.release_hold();
             self.state.stage = Stage::Rescheduling {
                 booking_id: booking.id.clone(),
@@ -1377,7 +1551,13 @@ impl Run<'_, '_> {
                     let start = self.pick_reading(&service, &when);
                     if when.in_past && start <= self.now() {
                         let asked = self.when_text(start);
-                        return self.offer_alternatives(&service, self.now(), None, ListReason::Past, &asked);
+                        return self.offer_alternatives(
+                            &service,
+                            self.now(),
+                            None,
+                            ListReason::Past,
+                            &asked,
+                        );
                     }
                     self.look_for(&service, staff, start, None);
                 } else {
@@ -1456,13 +1636,22 @@ impl Run<'_, '_> {
     // ---- timers, statuses, agents, calendar ---------------------------------------------
 
     fn silent(&self) -> bool {
-        matches!(self.state.stage, Stage::HandedOff { .. } | Stage::OptedOut { .. })
+        matches!(
+            self.state.stage,
+            Stage::HandedOff { .. } | Stage::OptedOut { .. }
+        )
     }
 
     fn on_timer(&mut self, kind: &TimerKind) {
         match kind {
             TimerKind::HoldExpiry { token } => {
-                let Some(hold) = self.state.stage.hold().cloned().filter(|h| &h.token == token) else {
+                let Some(hold) = self
+                    .state
+                    .stage
+                    .hold()
+                    .cloned()
+                    .filter(|h| &h.token == token)
+                else {
                     // Confirmed, replaced or released before the timer fired.
                     return;
                 };
@@ -1490,13 +1679,26 @@ impl Run<'_, '_> {
                 if self.state.in_service_window(self.now()) {
                     let options = self.alternatives(&hold.slot.service, hold.slot.start, None);
                     if options.is_empty() {
-                        let text = self.texts().list_body(ListReason::HoldExpired, Some(&asked), &self.service_name(&hold.slot.service));
+                        let text = self.texts().list_body(
+                            ListReason::HoldExpired,
+                            Some(&asked),
+                            &self.service_name(&hold.slot.service),
+                        );
                         self.send_text(text);
                     } else {
-                        self.show_list(&hold.slot.service, options, ListReason::HoldExpired, Some(&asked));
+                        self.show_list(
+                            &hold.slot.service,
+                            options,
+                            ListReason::HoldExpired,
+                            Some(&asked),
+                        );
                     }
                 } else {
-                    self.send_template(TemplatePurpose::HoldExpired, vec![self.customer_name(), asked], None);
+                    self.send_template(
+                        TemplatePurpose::HoldExpired,
+                        vec![self.customer_name(), asked],
+                        None,
+                    );
                 }
             }
             TimerKind::Reminder { booking_id, .. } => {
@@ -1520,9 +1722,12 @@ impl Run<'_, '_> {
                             (QuickReply::Cancel, texts.cancel_button()),
                         ]
                         .into_iter()
-                        .map(|(reply, title)| Button::new(format!("{}:{}", reply.key(), booking.id), title))
+                        .map(|(reply, title)| {
+                            Button::new(format!("{}:{}", reply.key(), booking.id), title)
+                        })
                         .collect::<Result<Vec<_>, _>>()?;
-                        ReplyButtons::new(texts.reminder(&name, &line), None, buttons).map(OutboundMessage::ReplyButtons)
+                        ReplyButtons::new(texts.reminder(&name, &line), None, buttons)
+                            .map(OutboundMessage::ReplyButtons)
                     },
                     TemplatePurpose::Reminder,
                     vec![self.customer_name(), when, service],
@@ -1554,7 +1759,11 @@ impl Run<'_, '_> {
                 let Some(booking) = self.state.booking(booking_id) else {
                     return;
                 };
-                let confirmed = if booking.attendance_confirmed { "true" } else { "false" };
+                let confirmed = if booking.attendance_confirmed {
+                    "true"
+                } else {
+                    "false"
+                };
                 self.metric("no_show_check", &[("confirmed", confirmed)]);
             }
         }
@@ -1592,7 +1801,8 @@ impl Run<'_, '_> {
             return;
         };
         let involved = match &self.state.stage {
-            Stage::Rescheduling { booking_id: b, .. } | Stage::ConfirmingCancel { booking_id: b } => b == booking_id,
+            Stage::Rescheduling { booking_id: b, .. }
+            | Stage::ConfirmingCancel { booking_id: b } => b == booking_id,
             _ => false,
         };
         if involved {
@@ -1619,7 +1829,9 @@ impl Run<'_, '_> {
                     attendance_confirmed: false,
                     ..booking.clone()
                 };
-                self.state.bookings.retain(|b| b.id != booking.id && b.id != moved.id);
+                self.state
+                    .bookings
+                    .retain(|b| b.id != booking.id && b.id != moved.id);
                 self.state.bookings.push(moved.clone());
                 self.state.bookings.sort_by_key(|b| b.start);
                 self.metric("rescheduled_externally", &[]);
@@ -1661,9 +1873,13 @@ impl Run<'_, '_> {
             entities.insert("service".to_string(), service.clone());
         }
         if let Some(hold) = &hold {
-            entities.insert("held_slot".to_string(), format!("{} {}", hold.slot.resource, hold.slot.start.to_rfc3339()));
+            entities.insert(
+                "held_slot".to_string(),
+                format!("{} {}", hold.slot.resource, hold.slot.start.to_rfc3339()),
+            );
         }
-        if let Stage::ChoosingTime { options, .. } | Stage::Rescheduling { options, .. } = &self.state.stage
+        if let Stage::ChoosingTime { options, .. } | Stage::Rescheduling { options, .. } =
+            &self.state.stage
             && !options.is_empty()
         {
             let shown: Vec<String> = options.iter().map(|s| s.start.to_rfc3339()).collect();
@@ -1672,7 +1888,13 @@ impl Run<'_, '_> {
         for (index, booking) in self.state.bookings.iter().enumerate() {
             entities.insert(
                 format!("booking.{index}"),
-                format!("{} {} {} {}", booking.id, booking.service, booking.resource, booking.start.to_rfc3339()),
+                format!(
+                    "{} {} {} {}",
+                    booking.id,
+                    booking.service,
+                    booking.resource,
+                    booking.start.to_rfc3339()
+                ),
             );
         }
         self.release_hold();
@@ -1763,10 +1985,15 @@ fn start_of_local_day(tz: Tz, day: NaiveDate) -> DateTime<Utc> {
     (0..=180)
         .step_by(15)
         .find_map(|minutes| {
-            tz.from_local_datetime(&(day.and_time(chrono::NaiveTime::MIN) + Duration::minutes(minutes)))
-                .earliest()
+            tz.from_local_datetime(
+                &(day.and_time(chrono::NaiveTime::MIN) + Duration::minutes(minutes)),
+            )
+            .earliest()
         })
-        .map_or_else(|| day.and_time(chrono::NaiveTime::MIN).and_utc(), |t| t.with_timezone(&Utc))
+        .map_or_else(
+            || day.and_time(chrono::NaiveTime::MIN).and_utc(),
+            |t| t.with_timezone(&Utc),
+        )
 }
 
 fn end_of_local_day(tz: Tz, at: DateTime<Utc>) -> DateTime<Utc> {
@@ -1780,12 +2007,19 @@ fn end_of_local_day(tz: Tz, at: DateTime<Utc>) -> DateTime<Utc> {
 fn describe(content: &Content) -> String {
     match content {
         Content::Text { body } => body.clone(),
-        Content::ButtonReply { title, .. } | Content::ListReply { title, .. } => format!("[tapped] {title}"),
+        Content::ButtonReply { title, .. } | Content::ListReply { title, .. } => {
+            format!("[tapped] {title}")
+        }
         Content::TemplateButton { text, .. } => format!("[tapped] {text}"),
         Content::Location { name, address, .. } => {
-            format!("[location] {}", name.as_deref().or(address.as_deref()).unwrap_or(""))
+            format!(
+                "[location] {}",
+                name.as_deref().or(address.as_deref()).unwrap_or("")
+            )
         }
-        Content::Media { kind, caption } => format!("[{kind}] {}", caption.as_deref().unwrap_or("")),
+        Content::Media { kind, caption } => {
+            format!("[{kind}] {}", caption.as_deref().unwrap_or(""))
+        }
         Content::Reaction { emoji } => format!("[reaction] {}", emoji.as_deref().unwrap_or("")),
         Content::Unsupported { kind } => format!("[unsupported] {kind}"),
     }

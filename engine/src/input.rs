@@ -65,7 +65,10 @@ pub enum Content {
         address: Option<String>,
     },
     /// An image, video, audio, document or sticker.
-    Media { kind: String, caption: Option<String> },
+    Media {
+        kind: String,
+        caption: Option<String>,
+    },
     /// A reaction to a bot message; None when a reaction was removed.
     Reaction { emoji: Option<String> },
     /// A message type WhatsApp could not deliver to us (edits, polls, ...).
@@ -80,7 +83,9 @@ pub enum DeliveryStatus {
     Delivered,
     Read,
     /// Permanently failed with a Graph error code (WIRE.md A5).
-    Failed { code: u32 },
+    Failed {
+        code: u32,
+    },
 }
 
 /// What a timer is for.
@@ -90,7 +95,10 @@ pub enum TimerKind {
     /// The hold with this token ran out.
     HoldExpiry { token: String },
     /// Remind the customer of a booking.
-    Reminder { booking_id: String, minutes_before: u32 },
+    Reminder {
+        booking_id: String,
+        minutes_before: u32,
+    },
     /// Ask how the appointment went.
     FollowUp { booking_id: String },
     /// Shortly after the start: did the customer come?
@@ -114,7 +122,10 @@ pub enum Outcome {
     /// The calendar refused or failed to cancel.
     CancelFailed { booking_id: String },
     /// The booking moved; calendars may issue a new id for the moved booking.
-    Rescheduled { booking_id: String, new_booking_id: String },
+    Rescheduled {
+        booking_id: String,
+        new_booking_id: String,
+    },
     /// The booking could not be moved; the old one still stands.
     RescheduleFailed { reason: FailureReason },
 }

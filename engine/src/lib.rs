@@ -27,8 +27,10 @@ pub mod texts;
 
 pub use action::{Action, HandoffContext, HandoffReason};
 pub use availability::{AvailabilityView, BuiltinAvailability, Busy, Slot};
-pub use engine::{Decision, StepContext, reminder_timer_id, slot_id, step};
 pub use config::{ConfigError, ConfigProblem, Tenant, Tenants};
-pub use input::{CalendarChange, Content, DeliveryStatus, FailureReason, Input, Outcome, TimerKind};
+pub use engine::{Decision, StepContext, reminder_timer_id, slot_id, step};
+pub use input::{
+    CalendarChange, Content, DeliveryStatus, FailureReason, Input, Outcome, TimerKind,
+};
 pub use outbound::OutboundMessage;
 pub use state::{ConversationState, Stage};

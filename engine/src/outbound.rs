@@ -71,7 +71,11 @@ fn check_text(what: &'static str, text: &str, max: usize) -> Result<(), MessageE
     Ok(())
 }
 
-fn check_optional(what: &'static str, text: &Option<String>, max: usize) -> Result<(), MessageError> {
+fn check_optional(
+    what: &'static str,
+    text: &Option<String>,
+    max: usize,
+) -> Result<(), MessageError> {
     match text {
         Some(text) => check_text(what, text, max),
         None => Ok(()),
@@ -102,7 +106,11 @@ impl OutboundMessage {
             OutboundMessage::ReplyButtons(buttons) => buttons.body.clone(),
             OutboundMessage::List(list) => list.body.clone(),
             OutboundMessage::Template(template) => {
-                format!("[{}] {}", template.name, template.body_parameters.join(" | "))
+                format!(
+                    "[{}] {}",
+                    template.name,
+                    template.body_parameters.join(" | ")
+                )
             }
         }
     }
@@ -645,8 +653,12 @@ mod tests {
 
     #[test]
     fn template_parameter_count_is_enforced() {
-        assert!(Template::new("reminder", "en_US", 2, vec!["a".into(), "b".into()], vec![]).is_ok());
-        assert!(Template::new("reminder", "en_US", 3, vec!["a".into(), "b".into()], vec![]).is_err());
+        assert!(
+            Template::new("reminder", "en_US", 2, vec!["a".into(), "b".into()], vec![]).is_ok()
+        );
+        assert!(
+            Template::new("reminder", "en_US", 3, vec!["a".into(), "b".into()], vec![]).is_err()
+        );
         assert!(Template::new("reminder", "en_US", 1, vec!["a\nb".into()], vec![]).is_err());
     }
 

@@ -22,8 +22,18 @@ pub fn day(at: DateTime<Utc>, tz: Tz, lang: Lang) -> String {
     let weekday = local.weekday().num_days_from_monday() as usize;
     let month = local.month0() as usize;
     match lang {
-        Lang::En => format!("{} {} {}", EN_WEEKDAYS[weekday], local.day(), EN_MONTHS[month]),
-        Lang::Es => format!("{} {} {}", ES_WEEKDAYS[weekday], local.day(), ES_MONTHS[month]),
+        Lang::En => format!(
+            "{} {} {}",
+            EN_WEEKDAYS[weekday],
+            local.day(),
+            EN_MONTHS[month]
+        ),
+        Lang::Es => format!(
+            "{} {} {}",
+            ES_WEEKDAYS[weekday],
+            local.day(),
+            ES_MONTHS[month]
+        ),
     }
 }
 
@@ -133,22 +143,52 @@ impl Texts {
             (Lang::Es, ListReason::Requested) => format!("Horas libres para {service}:"),
             (Lang::En, ListReason::Soonest) => format!("The next free times for {service}:"),
             (Lang::Es, ListReason::Soonest) => format!("Las próximas horas libres para {service}:"),
-            (Lang::En, ListReason::Taken) => format!("{asked} is already booked. The nearest free times for {service}:"),
-            (Lang::Es, ListReason::Taken) => format!("{asked} ya está ocupado. Las horas libres más cercanas para {service}:"),
-            (Lang::En, ListReason::Closed) => format!("We're closed at {asked}. The nearest free times for {service}:"),
-            (Lang::Es, ListReason::Closed) => format!("A esa hora ({asked}) estamos cerrados. Las horas libres más cercanas para {service}:"),
-            (Lang::En, ListReason::TooSoon) => format!("{asked} is too soon for us to prepare. The nearest free times for {service}:"),
-            (Lang::Es, ListReason::TooSoon) => format!("{asked} es demasiado pronto. Las horas libres más cercanas para {service}:"),
-            (Lang::En, ListReason::BeyondHorizon) => format!("We don't take bookings that far ahead ({asked}) yet. The latest free times for {service}:"),
-            (Lang::Es, ListReason::BeyondHorizon) => format!("Aún no damos citas para tan adelante ({asked}). Las horas libres más cercanas para {service}:"),
-            (Lang::En, ListReason::Past) => format!("{asked} has already passed. The next free times for {service}:"),
-            (Lang::Es, ListReason::Past) => format!("{asked} ya ha pasado. Las próximas horas libres para {service}:"),
-            (Lang::En, ListReason::JustTaken) => format!("Sorry, {asked} was just taken. The nearest free times for {service}:"),
-            (Lang::Es, ListReason::JustTaken) => format!("Lo siento, {asked} se acaba de ocupar. Las horas libres más cercanas para {service}:"),
-            (Lang::En, ListReason::HoldExpired) => format!("I held {asked} for you but the time to confirm ran out, so I let it go. Pick a time for {service}:"),
-            (Lang::Es, ListReason::HoldExpired) => format!("Te reservé {asked} pero se acabó el tiempo para confirmar y lo he liberado. Elige una hora para {service}:"),
+            (Lang::En, ListReason::Taken) => {
+                format!("{asked} is already booked. The nearest free times for {service}:")
+            }
+            (Lang::Es, ListReason::Taken) => {
+                format!("{asked} ya está ocupado. Las horas libres más cercanas para {service}:")
+            }
+            (Lang::En, ListReason::Closed) => {
+                format!("We're closed at {asked}. The nearest free times for {service}:")
+            }
+            (Lang::Es, ListReason::Closed) => format!(
+                "A esa hora ({asked}) estamos cerrados. Las horas libres más cercanas para {service}:"
+            ),
+            (Lang::En, ListReason::TooSoon) => format!(
+                "{asked} is too soon for us to prepare. The nearest free times for {service}:"
+            ),
+            (Lang::Es, ListReason::TooSoon) => format!(
+                "{asked} es demasiado pronto. Las horas libres más cercanas para {service}:"
+            ),
+            (Lang::En, ListReason::BeyondHorizon) => format!(
+                "We don't take bookings that far ahead ({asked}) yet. The latest free times for {service}:"
+            ),
+            (Lang::Es, ListReason::BeyondHorizon) => format!(
+                "Aún no damos citas para tan adelante ({asked}). Las horas libres más cercanas para {service}:"
+            ),
+            (Lang::En, ListReason::Past) => {
+                format!("{asked} has already passed. The next free times for {service}:")
+            }
+            (Lang::Es, ListReason::Past) => {
+                format!("{asked} ya ha pasado. Las próximas horas libres para {service}:")
+            }
+            (Lang::En, ListReason::JustTaken) => {
+                format!("Sorry, {asked} was just taken. The nearest free times for {service}:")
+            }
+            (Lang::Es, ListReason::JustTaken) => format!(
+                "Lo siento, {asked} se acaba de ocupar. Las horas libres más cercanas para {service}:"
+            ),
+            (Lang::En, ListReason::HoldExpired) => format!(
+                "I held {asked} for you but the time to confirm ran out, so I let it go. Pick a time for {service}:"
+            ),
+            (Lang::Es, ListReason::HoldExpired) => format!(
+                "Te reservé {asked} pero se acabó el tiempo para confirmar y lo he liberado. Elige una hora para {service}:"
+            ),
             (Lang::En, ListReason::Other) => format!("No problem. Other free times for {service}:"),
-            (Lang::Es, ListReason::Other) => format!("Sin problema. Otras horas libres para {service}:"),
+            (Lang::Es, ListReason::Other) => {
+                format!("Sin problema. Otras horas libres para {service}:")
+            }
         }
     }
 
@@ -233,7 +273,9 @@ impl Texts {
     pub fn cancelled(&self, line: &str) -> String {
         match self.lang {
             Lang::En => format!("Your booking {line} is cancelled. Write any time to book again."),
-            Lang::Es => format!("Tu cita {line} está cancelada. Escríbenos cuando quieras para pedir otra."),
+            Lang::Es => {
+                format!("Tu cita {line} está cancelada. Escríbenos cuando quieras para pedir otra.")
+            }
         }
     }
 
@@ -267,8 +309,12 @@ impl Texts {
 
     pub fn handoff_notice(&self, business: &str) -> String {
         match self.lang {
-            Lang::En => format!("I'm passing you to a person at {business}; they'll answer you here shortly."),
-            Lang::Es => format!("Te paso con una persona de {business}; te responderá por aquí en breve."),
+            Lang::En => format!(
+                "I'm passing you to a person at {business}; they'll answer you here shortly."
+            ),
+            Lang::Es => {
+                format!("Te paso con una persona de {business}; te responderá por aquí en breve.")
+            }
         }
     }
 
@@ -319,20 +365,31 @@ impl Texts {
     }
 
     pub fn attendance_confirmed(&self) -> String {
-        self.pick("Thanks for confirming, see you then!", "Gracias por confirmar, ¡te esperamos!")
+        self.pick(
+            "Thanks for confirming, see you then!",
+            "Gracias por confirmar, ¡te esperamos!",
+        )
     }
 
     pub fn follow_up(&self, name: &str, service: &str) -> String {
         match self.lang {
-            Lang::En => format!("Hi {name}, thanks for coming in for your {service}. How was it? Write any time to book again."),
-            Lang::Es => format!("Hola, {name}: gracias por venir a tu cita de {service}. ¿Qué tal fue? Escríbenos cuando quieras para otra cita."),
+            Lang::En => format!(
+                "Hi {name}, thanks for coming in for your {service}. How was it? Write any time to book again."
+            ),
+            Lang::Es => format!(
+                "Hola, {name}: gracias por venir a tu cita de {service}. ¿Qué tal fue? Escríbenos cuando quieras para otra cita."
+            ),
         }
     }
 
     pub fn cancelled_by_business(&self, line: &str) -> String {
         match self.lang {
-            Lang::En => format!("Your booking {line} has been cancelled. Reply with a day and time if you'd like a new one."),
-            Lang::Es => format!("Tu cita {line} ha sido cancelada. Respóndenos con un día y hora si quieres otra."),
+            Lang::En => format!(
+                "Your booking {line} has been cancelled. Reply with a day and time if you'd like a new one."
+            ),
+            Lang::Es => format!(
+                "Tu cita {line} ha sido cancelada. Respóndenos con un día y hora si quieres otra."
+            ),
         }
     }
 
@@ -362,7 +419,10 @@ mod tests {
     #[test]
     fn absolute_dates_in_both_languages() {
         let tz: Tz = "Europe/Madrid".parse().expect("zone");
-        let at = Utc.with_ymd_and_hms(2026, 1, 15, 16, 0, 0).single().expect("time");
+        let at = Utc
+            .with_ymd_and_hms(2026, 1, 15, 16, 0, 0)
+            .single()
+            .expect("time");
         assert_eq!(when(at, tz, Lang::En), "Thu 15 Jan, 17:00");
         assert_eq!(when(at, tz, Lang::Es), "jue 15 ene, 17:00");
     }

@@ -11,10 +11,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use engine::availability::{AvailabilityView, BuiltinAvailability, Busy};
-use engine::config::{CalendarBackend, HandoffTarget, OpenPeriod, PerLang, Resource, Service, Tenant};
+use engine::config::{
+    CalendarBackend, HandoffTarget, OpenPeriod, PerLang, Resource, Service, Tenant,
+};
 use lang::{DateOrder, Lang};
 use proptest::prelude::*;
 
+// One knob per dimension the oracle varies; a builder would only hide them.
+#[allow(clippy::too_many_arguments)]
 fn tenant(
     tz: Tz,
     hours: [Vec<OpenPeriod>; 7],
@@ -69,7 +73,13 @@ fn tenant(
     }
 }
 
-fn oracle(tenant: &Tenant, now: DateTime<Utc>, busy: &[Busy], from: DateTime<Utc>, to: DateTime<Utc>) -> BTreeSet<(String, i64)> {
+fn oracle(
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+    busy: &[Busy],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> BTreeSet<(String, i64)> {
     let tz = tenant.time_zone;
     let service = &tenant.services[0];
     let mut free = BTreeSet::new();
@@ -85,12 +95,13 @@ fn oracle(tenant: &Tenant, now: DateTime<Utc>, busy: &[Busy], from: DateTime<Utc
             .iter()
             .find(|p| p.start_minute <= minute && minute < p.end_minute)
             .copied();
-        let first_occurrence = tz.from_local_datetime(&local.naive_local()).earliest() == Some(local);
+        let first_occurrence =
+            tz.from_local_datetime(&local.naive_local()).earliest() == Some(local);
         if let Some(period) = period
             && ok_window
             && first_occurrence
             && !tenant.closed_dates.contains(&date)
-            && (minute - period.start_minute) % tenant.slot_step_minutes == 0
+            && (minute - period.start_minute).is_multiple_of(tenant.slot_step_minutes)
         {
             let inside = (0..service.minutes).all(|k| {
                 let l = (at + Duration::minutes(i64::from(k))).with_timezone(&tz);
@@ -137,7 +148,10 @@ fn periods() -> impl Strategy<Value = Vec<OpenPeriod>> {
             let start = cursor + offset * 15 % (24 * 60 - cursor).max(1);
             let end = (start + length * 15).min(24 * 60);
             if start < end && start >= cursor {
-                periods.push(OpenPeriod { start_minute: start, end_minute: end });
+                periods.push(OpenPeriod {
+                    start_minute: start,
+                    end_minute: end,
+                });
                 cursor = end + 15;
             }
             if cursor >= 24 * 60 {
@@ -220,10 +234,21 @@ fn spring_forward_skips_missing_times_and_keeps_real_durations() {
     let tz = chrono_tz::America::New_York;
     let mut hours: [Vec<OpenPeriod>; 7] = Default::default();
     // Sunday 00:00-05:00: the clock jumps from 02:00 to 03:00 on 2026-03-08.
-    hours[6] = vec![OpenPeriod { start_minute: 0, end_minute: 300 }];
-    let staff = vec![Resource { id: "r0".into(), name: "R".into(), capacity: 1, services: vec![] }];
+    hours[6] = vec![OpenPeriod {
+        start_minute: 0,
+        end_minute: 300,
+    }];
+    let staff = vec![Resource {
+        id: "r0".into(),
+        name: "R".into(),
+        capacity: 1,
+        services: vec![],
+    }];
     let tenant = tenant(tz, hours, BTreeSet::new(), staff, 60, 0, 60, 0, 3);
-    let now = Utc.with_ymd_and_hms(2026, 3, 7, 12, 0, 0).single().expect("now");
+    let now = Utc
+        .with_ymd_and_hms(2026, 3, 7, 12, 0, 0)
+        .single()
+        .expect("now");
     let view = BuiltinAvailability::new(&tenant, now, &[]);
     let starts: Vec<String> = view
         .free_slots("svc", now, now + Duration::days(2))
@@ -238,12 +263,26 @@ fn spring_forward_skips_missing_times_and_keeps_real_durations() {
 fn fall_back_offers_a_repeated_time_once() {
     let tz = chrono_tz::America::New_York;
     let mut hours: [Vec<OpenPeriod>; 7] = Default::default();
-    hours[6] = vec![OpenPeriod { start_minute: 0, end_minute: 180 }];
-    let staff = vec![Resource { id: "r0".into(), name: "R".into(), capacity: 1, services: vec![] }];
+    hours[6] = vec![OpenPeriod {
+        start_minute: 0,
+        end_minute: 180,
+    }];
+    let staff = vec![Resource {
+        id: "r0".into(),
+        name: "R".into(),
+        capacity: 1,
+        services: vec![],
+    }];
     let tenant = tenant(tz, hours, BTreeSet::new(), staff, 30, 0, 60, 0, 3);
-    let now = Utc.with_ymd_and_hms(2026, 10, 31, 12, 0, 0).single().expect("now");
+    let now = Utc
+        .with_ymd_and_hms(2026, 10, 31, 12, 0, 0)
+        .single()
+        .expect("now");
     let view = BuiltinAvailability::new(&tenant, now, &[]);
     let slots = view.free_slots("svc", now, now + Duration::days(2));
-    let local: Vec<String> = slots.iter().map(|s| s.start.with_timezone(&tz).format("%H:%M %Z").to_string()).collect();
+    let local: Vec<String> = slots
+        .iter()
+        .map(|s| s.start.with_timezone(&tz).format("%H:%M %Z").to_string())
+        .collect();
     assert_eq!(local, vec!["00:00 EDT", "01:00 EDT", "02:00 EST"]);
 }

@@ -37,8 +37,17 @@ fn shipped_example_is_valid() {
     assert!(salon.hours[0].is_empty(), "Monday is closed");
     let clinic = tenants.get("106540352242923").expect("clinic");
     assert_eq!(clinic.calendar, CalendarBackend::Calcom);
-    assert_eq!(clinic.staff.iter().find(|s| s.id == "sala").map(|s| s.capacity), Some(2));
-    let reminder = clinic.template(TemplatePurpose::Reminder, Lang::Es).expect("template");
+    assert_eq!(
+        clinic
+            .staff
+            .iter()
+            .find(|s| s.id == "sala")
+            .map(|s| s.capacity),
+        Some(2)
+    );
+    let reminder = clinic
+        .template(TemplatePurpose::Reminder, Lang::Es)
+        .expect("template");
     assert_eq!(reminder.parameters, 3);
     assert_eq!(reminder.language_code, "es_ES");
     assert!(tenants.get("999").is_none());
@@ -97,13 +106,25 @@ fn template_with_wrong_parameter_count_is_rejected() {
 #[test]
 fn missing_language_is_rejected_for_names_and_templates() {
     let text = EXAMPLE
-        .replacen("names = { en = \"Color\", es = \"Tinte\" }", "names = { en = \"Color\" }", 1)
-        .replacen("es = { name = \"seguimiento_visita\", language_code = \"es\", params = 2 }\n", "", 1);
+        .replacen(
+            "names = { en = \"Color\", es = \"Tinte\" }",
+            "names = { en = \"Color\" }",
+            1,
+        )
+        .replacen(
+            "es = { name = \"seguimiento_visita\", language_code = \"es\", params = 2 }\n",
+            "",
+            1,
+        );
     let found = problems(&text);
     let fields: Vec<&str> = found.iter().map(|p| p.field.as_str()).collect();
     assert!(fields.contains(&"services.color.names"), "{found:?}");
     assert!(fields.contains(&"templates.follow_up.es"), "{found:?}");
-    assert!(found.iter().all(|p| p.message.contains("missing language es")));
+    assert!(
+        found
+            .iter()
+            .all(|p| p.message.contains("missing language es"))
+    );
 }
 
 #[test]
@@ -113,7 +134,10 @@ fn type_errors_name_tenant_field_and_line() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].field, "hold_minutes");
     assert_eq!(found[0].tenant.as_deref(), Some("Clínica Fisio Sol"));
-    assert_eq!(found[0].line, Some(line_of(&text, "hold_minutes = \"ten\"")));
+    assert_eq!(
+        found[0].line,
+        Some(line_of(&text, "hold_minutes = \"ten\""))
+    );
 }
 
 #[test]
@@ -140,14 +164,22 @@ fn calcom_services_need_event_types_and_duplicate_numbers_are_caught() {
 
 #[test]
 fn handoff_secret_must_be_a_variable_name() {
-    let text = EXAMPLE.replacen("secret_env = \"BELLA_HANDOFF_SECRET\"", "secret_env = \"s3cr3t-value\"", 1);
+    let text = EXAMPLE.replacen(
+        "secret_env = \"BELLA_HANDOFF_SECRET\"",
+        "secret_env = \"s3cr3t-value\"",
+        1,
+    );
     let found = problems(&text);
     assert_eq!(found[0].field, "handoff.secret_env");
 }
 
 #[test]
 fn staff_must_reference_known_services_and_every_service_needs_staff() {
-    let text = EXAMPLE.replacen("services = [\"haircut\", \"blowdry\"]", "services = [\"haircut\", \"nails\"]", 1);
+    let text = EXAMPLE.replacen(
+        "services = [\"haircut\", \"blowdry\"]",
+        "services = [\"haircut\", \"nails\"]",
+        1,
+    );
     let found = problems(&text);
     assert_eq!(found[0].field, "staff.james.services");
     assert!(found[0].message.contains("nails"));
@@ -158,7 +190,10 @@ fn errors_display_line_tenant_and_field() {
     let text = EXAMPLE.replace("\"Europe/Madrid\"", "\"Mars/Olympus\"");
     let error = Tenants::from_toml_str(&text).expect_err("invalid");
     let shown = error.to_string();
-    assert!(shown.contains(&format!("line {}", line_of(&text, "Mars/Olympus"))), "{shown}");
+    assert!(
+        shown.contains(&format!("line {}", line_of(&text, "Mars/Olympus"))),
+        "{shown}"
+    );
     assert!(shown.contains("Clínica Fisio Sol"), "{shown}");
     assert!(shown.contains("`time_zone`"), "{shown}");
 }

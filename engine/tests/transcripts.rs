@@ -736,3 +736,21 @@ customer: xyzzy plugh
 ",
     );
 }
+
+#[test]
+fn en_confirming_a_lapsed_hold_never_books() {
+    Conversation::run(
+        "
+tenant salon
+now 2026-01-14 10:00
+customer: haircut tomorrow at 5pm
+outcome held
+# The expiry timer is late: the customer confirms after the hold ran out.
+advance 20 min
+customer taps confirm
+  bot releases hold
+  bot lists \"the time to confirm ran out\"
+  stage choosing_time
+",
+    );
+}

@@ -82,10 +82,15 @@ impl Conversation {
     pub fn apply(&mut self, input: Input, event_id: &str) -> Vec<Action> {
         let is_outcome = matches!(input, Input::Outcome(_));
         assert_eq!(
-            is_outcome, self.pending_outcome,
+            is_outcome,
+            self.pending_outcome,
             "line {}: {} (the worker feeds an outcome back exactly when the last action asks for one)",
             self.line,
-            if is_outcome { "outcome without a pending action" } else { "event while an outcome is pending" }
+            if is_outcome {
+                "outcome without a pending action"
+            } else {
+                "event while an outcome is pending"
+            }
         );
         let view = BuiltinAvailability::new(&self.tenant, self.now, &self.busy);
         let ctx = StepContext {
@@ -97,7 +102,11 @@ impl Conversation {
         let before = self.state.clone();
         let decision = step(self.state.clone(), &input, &ctx);
         // Purity: the same inputs give the same decision.
-        assert_eq!(step(before, &input, &ctx), decision, "step is deterministic");
+        assert_eq!(
+            step(before, &input, &ctx),
+            decision,
+            "step is deterministic"
+        );
         check_invariants(&self.tenant, self.now, &decision.state, &decision.actions);
         self.pending_outcome = decision.actions.last().is_some_and(Action::expects_outcome);
         self.state = decision.state;
@@ -145,9 +154,8 @@ impl Conversation {
             .iter()
             .rev()
             .find_map(|a| match a {
-                Action::CancelBooking { booking_id } | Action::RescheduleBooking { booking_id, .. } => {
-                    Some(booking_id.clone())
-                }
+                Action::CancelBooking { booking_id }
+                | Action::RescheduleBooking { booking_id, .. } => Some(booking_id.clone()),
                 _ => None,
             })
             .expect("a booking action was requested")
@@ -158,7 +166,9 @@ impl Conversation {
             .iter()
             .rev()
             .find_map(|a| match a {
-                Action::ScheduleTimer { id, kind, .. } if matches(kind) => Some((id.clone(), kind.clone())),
+                Action::ScheduleTimer { id, kind, .. } if matches(kind) => {
+                    Some((id.clone(), kind.clone()))
+                }
                 _ => None,
             })
             .expect("such a timer was scheduled")
@@ -169,7 +179,9 @@ impl Conversation {
             .iter()
             .rev()
             .find_map(|a| match a {
-                Action::Send(OutboundMessage::List(list)) => Some(list.rows().nth(index - 1).map(|r| r.id().to_string())),
+                Action::Send(OutboundMessage::List(list)) => {
+                    Some(list.rows().nth(index - 1).map(|r| r.id().to_string()))
+                }
                 _ => None,
             })
             .flatten()
@@ -198,7 +210,9 @@ impl Conversation {
                 }
                 continue;
             }
-            let c = conversation.as_mut().expect("`tenant` and `now` come first");
+            let c = conversation
+                .as_mut()
+                .expect("`tenant` and `now` come first");
             c.line = index + 1;
             let indented = raw.starts_with(' ') || raw.starts_with('\t');
             if indented {
@@ -213,10 +227,15 @@ impl Conversation {
     fn act(&mut self, line: &str) {
         let tz = self.tz();
         if let Some(text) = line.strip_prefix("customer: ") {
-            return self.customer(Content::Text { body: text.to_string() });
+            return self.customer(Content::Text {
+                body: text.to_string(),
+            });
         }
         if let Some(rest) = line.strip_prefix("advance ") {
-            let minutes: i64 = rest.trim_end_matches(" min").parse().expect("advance N min");
+            let minutes: i64 = rest
+                .trim_end_matches(" min")
+                .parse()
+                .expect("advance N min");
             self.now += Duration::minutes(minutes);
             return;
         }
@@ -241,23 +260,44 @@ impl Conversation {
             return;
         }
         if let Some(payload) = line.strip_prefix("customer taps template ") {
-            return self.customer(Content::TemplateButton { payload: payload.to_string(), text: payload.to_string() });
+            return self.customer(Content::TemplateButton {
+                payload: payload.to_string(),
+                text: payload.to_string(),
+            });
         }
         if let Some(id) = line.strip_prefix("customer taps ") {
-            return self.customer(Content::ButtonReply { id: id.to_string(), title: id.to_string() });
+            return self.customer(Content::ButtonReply {
+                id: id.to_string(),
+                title: id.to_string(),
+            });
         }
         if let Some(row) = line.strip_prefix("customer picks row ") {
             let id = self.last_list_row(row.parse().expect("row number"));
-            return self.customer(Content::ListReply { id: id.clone(), title: id });
+            return self.customer(Content::ListReply {
+                id: id.clone(),
+                title: id,
+            });
         }
         match line {
             "customer sends a voice note" => {
-                return self.customer(Content::Media { kind: "audio".into(), caption: None });
+                return self.customer(Content::Media {
+                    kind: "audio".into(),
+                    caption: None,
+                });
             }
             "customer sends a location" => {
-                return self.customer(Content::Location { latitude: 40.4, longitude: -3.7, name: None, address: None });
+                return self.customer(Content::Location {
+                    latitude: 40.4,
+                    longitude: -3.7,
+                    name: None,
+                    address: None,
+                });
             }
-            "customer reacts 👍" => return self.customer(Content::Reaction { emoji: Some("👍".into()) }),
+            "customer reacts 👍" => {
+                return self.customer(Content::Reaction {
+                    emoji: Some("👍".into()),
+                });
+            }
             "redeliver" => {
                 let (input, id) = self.last_event.clone().expect("an earlier event");
                 self.last = self.apply(input, &id);
@@ -271,10 +311,20 @@ impl Conversation {
                 let token = self.last_hold_token();
                 return self.outcome(Outcome::HoldRejected { token });
             }
-            "outcome slot gone" => return self.outcome(Outcome::BookFailed { reason: FailureReason::SlotGone }),
-            "outcome calendar error" => return self.outcome(Outcome::BookFailed { reason: FailureReason::Error }),
+            "outcome slot gone" => {
+                return self.outcome(Outcome::BookFailed {
+                    reason: FailureReason::SlotGone,
+                });
+            }
+            "outcome calendar error" => {
+                return self.outcome(Outcome::BookFailed {
+                    reason: FailureReason::Error,
+                });
+            }
             "outcome reschedule slot gone" => {
-                return self.outcome(Outcome::RescheduleFailed { reason: FailureReason::SlotGone });
+                return self.outcome(Outcome::RescheduleFailed {
+                    reason: FailureReason::SlotGone,
+                });
             }
             "outcome cancelled" => {
                 let booking_id = self.booking_in_flight();
@@ -289,39 +339,83 @@ impl Conversation {
                 return self.event(Input::AgentReleased, id);
             }
             "timer hold expiry" => {
-                let (timer_id, kind) = self.scheduled_timer(|k| matches!(k, TimerKind::HoldExpiry { .. }));
-                return self.event(Input::Timer { timer_id: timer_id.clone(), kind }, timer_id);
+                let (timer_id, kind) =
+                    self.scheduled_timer(|k| matches!(k, TimerKind::HoldExpiry { .. }));
+                return self.event(
+                    Input::Timer {
+                        timer_id: timer_id.clone(),
+                        kind,
+                    },
+                    timer_id,
+                );
             }
             "timer follow up" => {
-                let (timer_id, kind) = self.scheduled_timer(|k| matches!(k, TimerKind::FollowUp { .. }));
-                return self.event(Input::Timer { timer_id: timer_id.clone(), kind }, timer_id);
+                let (timer_id, kind) =
+                    self.scheduled_timer(|k| matches!(k, TimerKind::FollowUp { .. }));
+                return self.event(
+                    Input::Timer {
+                        timer_id: timer_id.clone(),
+                        kind,
+                    },
+                    timer_id,
+                );
             }
             "timer no show" => {
-                let (timer_id, kind) = self.scheduled_timer(|k| matches!(k, TimerKind::NoShowCheck { .. }));
-                return self.event(Input::Timer { timer_id: timer_id.clone(), kind }, timer_id);
+                let (timer_id, kind) =
+                    self.scheduled_timer(|k| matches!(k, TimerKind::NoShowCheck { .. }));
+                return self.event(
+                    Input::Timer {
+                        timer_id: timer_id.clone(),
+                        kind,
+                    },
+                    timer_id,
+                );
             }
             _ => {}
         }
         if let Some(id) = line.strip_prefix("outcome booked ") {
-            return self.outcome(Outcome::Booked { booking_id: id.to_string() });
+            return self.outcome(Outcome::Booked {
+                booking_id: id.to_string(),
+            });
         }
         if let Some(id) = line.strip_prefix("outcome rescheduled ") {
             let booking_id = self.booking_in_flight();
-            return self.outcome(Outcome::Rescheduled { booking_id, new_booking_id: id.to_string() });
+            return self.outcome(Outcome::Rescheduled {
+                booking_id,
+                new_booking_id: id.to_string(),
+            });
         }
         if let Some(minutes) = line.strip_prefix("timer reminder ") {
             let minutes: u32 = minutes.parse().expect("minutes");
             let (timer_id, kind) = self.scheduled_timer(|k| matches!(k, TimerKind::Reminder { minutes_before, .. } if *minutes_before == minutes));
-            return self.event(Input::Timer { timer_id: timer_id.clone(), kind }, format!("{timer_id}@{}", self.now.timestamp()));
+            return self.event(
+                Input::Timer {
+                    timer_id: timer_id.clone(),
+                    kind,
+                },
+                format!("{timer_id}@{}", self.now.timestamp()),
+            );
         }
         if let Some(code) = line.strip_prefix("status failed ") {
             let code = code.parse().expect("code");
             let id = format!("status.{}", self.history.len());
-            return self.event(Input::Status { message_id: "wamid.out".into(), status: DeliveryStatus::Failed { code } }, id);
+            return self.event(
+                Input::Status {
+                    message_id: "wamid.out".into(),
+                    status: DeliveryStatus::Failed { code },
+                },
+                id,
+            );
         }
         if let Some(rest) = line.strip_prefix("calendar cancels ") {
             let id = format!("cal.{}", self.history.len());
-            return self.event(Input::CalendarChanged { booking_id: rest.to_string(), change: CalendarChange::Cancelled }, id);
+            return self.event(
+                Input::CalendarChanged {
+                    booking_id: rest.to_string(),
+                    change: CalendarChange::Cancelled,
+                },
+                id,
+            );
         }
         if let Some(rest) = line.strip_prefix("calendar moves ") {
             // calendar moves <booking> to <YYYY-MM-DD HH:MM> as <new id>
@@ -358,7 +452,11 @@ impl Conversation {
         panic!(
             "line {}: expected {what}\nactions were:\n{}",
             self.line,
-            self.last.iter().map(|a| format!("  {a:?}")).collect::<Vec<_>>().join("\n")
+            self.last
+                .iter()
+                .map(|a| format!("  {a:?}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         )
     }
 
@@ -371,7 +469,11 @@ impl Conversation {
         };
         if let Some(rest) = line.strip_prefix("bot says ") {
             let needle = quoted(rest);
-            if !self.sends().iter().any(|m| m.visible_text().contains(&needle)) {
+            if !self
+                .sends()
+                .iter()
+                .any(|m| m.visible_text().contains(&needle))
+            {
                 self.fail(&format!("a message containing {needle:?}"));
             }
             return;
@@ -380,12 +482,22 @@ impl Conversation {
             let needle = quoted(rest);
             let titles: Vec<String> = rest
                 .rsplit_once('[')
-                .map(|(_, t)| t.trim_end_matches(']').split('|').map(|s| s.trim().to_string()).collect())
+                .map(|(_, t)| {
+                    t.trim_end_matches(']')
+                        .split('|')
+                        .map(|s| s.trim().to_string())
+                        .collect()
+                })
                 .unwrap_or_default();
             let found = self.sends().iter().any(|m| match m {
                 OutboundMessage::ReplyButtons(b) => {
                     b.body().contains(&needle)
-                        && (titles.is_empty() || b.buttons().iter().map(|x| x.title().to_string()).collect::<Vec<_>>() == titles)
+                        && (titles.is_empty()
+                            || b.buttons()
+                                .iter()
+                                .map(|x| x.title().to_string())
+                                .collect::<Vec<_>>()
+                                == titles)
                 }
                 _ => false,
             });
@@ -415,14 +527,27 @@ impl Conversation {
                 let actual: Vec<String> = list
                     .sections()
                     .iter()
-                    .flat_map(|s| s.rows().iter().map(move |r| format!("{} {}", s.title(), r.title())))
+                    .flat_map(|s| {
+                        s.rows()
+                            .iter()
+                            .map(move |r| format!("{} {}", s.title(), r.title()))
+                    })
                     .collect();
                 let shown: Vec<String> = actual.iter().take(expected.len()).cloned().collect();
                 if expected.last().map(String::as_str) == Some("...") {
                     let prefix = &expected[..expected.len() - 1];
-                    assert_eq!(&actual[..prefix.len().min(actual.len())], prefix, "line {}: list rows", self.line);
+                    assert_eq!(
+                        &actual[..prefix.len().min(actual.len())],
+                        prefix,
+                        "line {}: list rows",
+                        self.line
+                    );
                 } else {
-                    assert_eq!(actual, expected, "line {}: list rows (first {:?})", self.line, shown);
+                    assert_eq!(
+                        actual, expected,
+                        "line {}: list rows (first {:?})",
+                        self.line, shown
+                    );
                 }
             }
             return;
@@ -435,7 +560,9 @@ impl Conversation {
             };
             let start = local(tz, at);
             let found = self.last.iter().any(|a| match a {
-                Action::Hold { slot, .. } => slot.start == start && resource.is_none_or(|r| slot.resource == r),
+                Action::Hold { slot, .. } => {
+                    slot.start == start && resource.is_none_or(|r| slot.resource == r)
+                }
                 _ => false,
             });
             if !found {
@@ -457,7 +584,11 @@ impl Conversation {
             return;
         }
         if let Some(id) = line.strip_prefix("bot cancels timer ") {
-            if !self.last.iter().any(|a| matches!(a, Action::CancelTimer { id: i } if i == id)) {
+            if !self
+                .last
+                .iter()
+                .any(|a| matches!(a, Action::CancelTimer { id: i } if i == id))
+            {
                 self.fail(&format!("timer {id} cancelled"));
             }
             return;
@@ -475,8 +606,12 @@ impl Conversation {
             let found = self.sends().iter().any(|m| match m {
                 OutboundMessage::Template(t) => {
                     t.name() == name
-                        && params.as_ref().is_none_or(|p| t.body_parameters() == p.as_slice())
-                        && payloads.as_ref().is_none_or(|p| t.quick_reply_payloads() == p.as_slice())
+                        && params
+                            .as_ref()
+                            .is_none_or(|p| t.body_parameters() == p.as_slice())
+                        && payloads
+                            .as_ref()
+                            .is_none_or(|p| t.quick_reply_payloads() == p.as_slice())
                 }
                 _ => false,
             });
@@ -486,7 +621,10 @@ impl Conversation {
             return;
         }
         if let Some(reason) = line.strip_prefix("bot hands off ") {
-            let found = self.last.iter().any(|a| matches!(a, Action::Handoff { reason: r, .. } if r.name() == reason));
+            let found = self
+                .last
+                .iter()
+                .any(|a| matches!(a, Action::Handoff { reason: r, .. } if r.name() == reason));
             if !found {
                 self.fail(&format!("a handoff ({reason})"));
             }
@@ -494,7 +632,8 @@ impl Conversation {
         }
         if let Some(name) = line.strip_prefix("stage ") {
             let actual = if name == "booked" {
-                (matches!(self.state.stage, Stage::Idle) && !self.state.bookings.is_empty()).then_some("booked")
+                (matches!(self.state.stage, Stage::Idle) && !self.state.bookings.is_empty())
+                    .then_some("booked")
             } else {
                 Some(self.state.stage.name())
             };
@@ -502,7 +641,12 @@ impl Conversation {
             return;
         }
         if let Some(count) = line.strip_prefix("bookings ") {
-            assert_eq!(self.state.bookings.len(), count.parse::<usize>().expect("count"), "line {}", self.line);
+            assert_eq!(
+                self.state.bookings.len(),
+                count.parse::<usize>().expect("count"),
+                "line {}",
+                self.line
+            );
             return;
         }
         let has = |f: &dyn Fn(&Action) -> bool| self.last.iter().any(f);
@@ -512,8 +656,24 @@ impl Conversation {
             "bot reschedules" => has(&|a| matches!(a, Action::RescheduleBooking { .. })),
             "bot cancels booking" => has(&|a| matches!(a, Action::CancelBooking { .. })),
             "bot releases hold" => has(&|a| matches!(a, Action::ReleaseHold { .. })),
-            "bot schedules hold expiry" => has(&|a| matches!(a, Action::ScheduleTimer { kind: TimerKind::HoldExpiry { .. }, .. })),
-            "bot schedules follow up" => has(&|a| matches!(a, Action::ScheduleTimer { kind: TimerKind::FollowUp { .. }, .. })),
+            "bot schedules hold expiry" => has(&|a| {
+                matches!(
+                    a,
+                    Action::ScheduleTimer {
+                        kind: TimerKind::HoldExpiry { .. },
+                        ..
+                    }
+                )
+            }),
+            "bot schedules follow up" => has(&|a| {
+                matches!(
+                    a,
+                    Action::ScheduleTimer {
+                        kind: TimerKind::FollowUp { .. },
+                        ..
+                    }
+                )
+            }),
             "bot does not hold" => !has(&|a| matches!(a, Action::Hold { .. })),
             "bot does not hand off" => !has(&|a| matches!(a, Action::Handoff { .. })),
             "bot sends nothing" => self.sends().is_empty(),
@@ -529,12 +689,23 @@ impl Conversation {
 }
 
 /// What must hold after every step, whatever the conversation.
-pub fn check_invariants(tenant: &Tenant, now: DateTime<Utc>, state: &ConversationState, actions: &[Action]) {
+pub fn check_invariants(
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+    state: &ConversationState,
+    actions: &[Action],
+) {
     // Outcome-bearing actions end a decision, and there is at most one.
     let outcome_bearing = actions.iter().filter(|a| a.expects_outcome()).count();
-    assert!(outcome_bearing <= 1, "at most one outcome-bearing action: {actions:?}");
+    assert!(
+        outcome_bearing <= 1,
+        "at most one outcome-bearing action: {actions:?}"
+    );
     if outcome_bearing == 1 {
-        assert!(actions.last().is_some_and(Action::expects_outcome), "outcome-bearing action is last: {actions:?}");
+        assert!(
+            actions.last().is_some_and(Action::expects_outcome),
+            "outcome-bearing action is last: {actions:?}"
+        );
     }
     // At most one hold: a new hold is only requested once the previous one is released.
     let holds: Vec<&engine::Slot> = actions
@@ -546,38 +717,76 @@ pub fn check_invariants(tenant: &Tenant, now: DateTime<Utc>, state: &Conversatio
         .collect();
     assert!(holds.len() <= 1);
     if let Some(hold) = state.stage.hold() {
-        let released = actions.iter().any(|a| matches!(a, Action::ReleaseHold { token, .. } if *token == hold.token));
+        let released = actions
+            .iter()
+            .any(|a| matches!(a, Action::ReleaseHold { token, .. } if *token == hold.token));
         assert!(!released, "the kept hold was not released");
-        assert!(hold.slot.start > now, "never holding the past");
+        // A hold whose expiry timer has not fired yet (scheduler late) may outlive its slot; the
+        // engine must then never book it, which the Book check below covers.
+        assert!(
+            hold.slot.start > now || hold.expires_at <= now,
+            "never holding the past"
+        );
     }
     for action in actions {
         match action {
+            Action::Book { slot, .. } | Action::RescheduleBooking { slot, .. } => {
+                assert!(slot.start > now, "booking in the past");
+                let hold = state.stage.hold().expect("booking a held slot");
+                assert!(hold.expires_at > now, "booking on a lapsed hold");
+            }
             Action::Hold { slot, .. } => {
                 assert!(slot.start > now, "hold in the past");
-                let grid = engine::availability::opening_slots(tenant, now, &slot.service, slot.start, slot.start + Duration::seconds(1));
+                let grid = engine::availability::opening_slots(
+                    tenant,
+                    now,
+                    &slot.service,
+                    slot.start,
+                    slot.start + Duration::seconds(1),
+                );
                 assert!(!grid.is_empty(), "hold outside opening hours: {slot:?}");
             }
             Action::Send(message) => {
                 // Round trip through serde re-runs every WhatsApp limit check.
                 let json = serde_json::to_string(message).expect("serialises");
-                let back: OutboundMessage = serde_json::from_str(&json).expect("valid under WhatsApp limits");
+                let back: OutboundMessage =
+                    serde_json::from_str(&json).expect("valid under WhatsApp limits");
                 assert_eq!(&back, message);
                 if !message.is_template() {
-                    assert!(state.in_service_window(now), "free-form only inside the 24-hour window");
+                    assert!(
+                        state.in_service_window(now),
+                        "free-form only inside the 24-hour window"
+                    );
                 }
                 if let OutboundMessage::List(list) = message {
                     for row in list.rows() {
                         if let Some(rest) = row.id().strip_prefix("slot:") {
-                            let unix: i64 = rest.split(':').next().and_then(|u| u.parse().ok()).expect("slot id");
+                            let unix: i64 = rest
+                                .split(':')
+                                .next()
+                                .and_then(|u| u.parse().ok())
+                                .expect("slot id");
                             let start = DateTime::from_timestamp(unix, 0).expect("instant");
                             assert!(start > now, "proposal in the past: {}", row.id());
                             let service = match &state.stage {
                                 Stage::ChoosingTime { service, .. } => service.clone(),
-                                Stage::Rescheduling { booking_id, .. } => state.booking(booking_id).expect("booking").service.clone(),
+                                Stage::Rescheduling { booking_id, .. } => {
+                                    state.booking(booking_id).expect("booking").service.clone()
+                                }
                                 other => panic!("list of slots while {other:?}"),
                             };
-                            let grid = engine::availability::opening_slots(tenant, now, &service, start, start + Duration::seconds(1));
-                            assert!(!grid.is_empty(), "proposal outside opening hours: {}", row.id());
+                            let grid = engine::availability::opening_slots(
+                                tenant,
+                                now,
+                                &service,
+                                start,
+                                start + Duration::seconds(1),
+                            );
+                            assert!(
+                                !grid.is_empty(),
+                                "proposal outside opening hours: {}",
+                                row.id()
+                            );
                         }
                     }
                 }
