@@ -561,10 +561,7 @@ impl Run<'_, '_> {
         }
         match intent {
             IntentName::Cancel => {
-                if let Some(hold) = self.state.stage.hold().cloned()
-                    && matches!(self.state.stage, Stage::Held { .. })
-                {
-                    let _ = hold;
+                if matches!(self.state.stage, Stage::Held { .. }) {
                     self.apply(Command::DropHold);
                 } else if let Some(booking) = self.booking_meant(when.as_ref()) {
                     self.apply(Command::Cancel(booking.id));
