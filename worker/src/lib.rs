@@ -9,3 +9,10 @@ pub mod keys;
 pub mod membership;
 pub mod outbound;
 pub mod store;
+pub mod processor;
+pub mod handoff;
+pub mod metrics;
+pub mod consumer;
+pub mod fleet;
+
+pub use fleet::{WorkerError, run};

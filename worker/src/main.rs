@@ -1,1 +1,23 @@
-fn main() {}
+use anyhow::Context;
+use shared::config::{Env, WorkerConfig};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let env = Env::from_process();
+    let config = match WorkerConfig::from_env(&env) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("worker: {error}");
+            std::process::exit(2);
+        }
+    };
+    let _telemetry = shared::telemetry::init("worker", &env)?;
+    let admin = tokio::net::TcpListener::bind(config.admin_addr)
+        .await
+        .with_context(|| format!("binding {}", config.admin_addr))?;
+    if let Err(error) = worker::run(config, admin, shared::shutdown::signal()).await {
+        eprintln!("worker: {error}");
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -53,6 +53,12 @@ impl Topology {
         format!("{}handoff", self.namespace)
     }
 
+    /// Where handoffs wait until agent tooling consumes them; without it a handoff published
+    /// while no tool listens would be unroutable.
+    pub fn handoff_queue(&self) -> String {
+        format!("{}handoff.inbox", self.namespace)
+    }
+
     /// Signed webhook payloads that could not be read at all: kept, never dropped.
     pub fn unparsed_queue(&self) -> String {
         format!("{}ingress.unparsed", self.namespace)
@@ -109,6 +115,22 @@ impl Topology {
                 self.handoff_exchange().as_str().into(),
                 ExchangeKind::Fanout,
                 durable_exchange,
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_declare(
+                self.handoff_queue().as_str().into(),
+                durable_queue,
+                quorum_args(),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                self.handoff_queue().as_str().into(),
+                self.handoff_exchange().as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
                 FieldTable::default(),
             )
             .await?;
@@ -175,6 +197,7 @@ impl Topology {
             .collect();
         queues.push(self.dead_letter_queue());
         queues.push(self.unparsed_queue());
+        queues.push(self.handoff_queue());
         for queue in queues {
             channel
                 .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
