@@ -1,0 +1,315 @@
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use engine::Tenants;
+use fakes::calcom::{EventTypeConfig, FakeCalcom, FakeCalcomConfig, WeeklySchedule};
+use fakes::whatsapp::{BusinessNumber, Customer, FakeConfig, FakeWhatsApp, Outbound, TemplateSpec};
+use shared::config::{Env, IngressConfig, SchedulerConfig, WorkerConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const APP_SECRET: &str = "e2e-app-secret";
+pub const ACCESS_TOKEN: &str = "e2e-access-token";
+pub const CALCOM_KEY: &str = "cal_test_e2e";
+/// The English salon (built-in calendar) and the Spanish clinic (Cal.com) of the example file.
+pub const SALON: &str = "106540352242922";
+pub const CLINIC: &str = "106540352242923";
+
+pub fn tenants_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/tenants.toml")
+}
+
+pub struct Task {
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+pub struct Fleet {
+    pub namespace: String,
+    pub partitions: u16,
+    pub whatsapp: fakes::whatsapp::RunningFake,
+    pub calcom: fakes::calcom::RunningFake,
+    pub tenants: Tenants,
+    ingress: Option<Task>,
+    pub workers: Vec<Option<Task>>,
+    scheduler: Option<Task>,
+    ingress_url: String,
+}
+
+fn unique_namespace(tag: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "test.e2e.{tag}.{}.{}.",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn stoppable<F>(make: impl FnOnce(oneshot::Receiver<()>) -> F) -> Task
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (stop, stopped) = oneshot::channel();
+    Task {
+        stop,
+        handle: tokio::spawn(make(stopped)),
+    }
+}
+
+impl Fleet {
+    pub async fn start(tag: &str, workers: usize) -> Fleet {
+        let namespace = unique_namespace(tag);
+        let partitions = 4u16;
+        let text = std::fs::read_to_string(tenants_file()).expect("example tenants file");
+        let tenants = Tenants::from_toml_str(&text).expect("example tenants file is valid");
+
+        let businesses = tenants
+            .iter()
+            .map(|tenant| BusinessNumber {
+                phone_number_id: tenant.phone_number_id.clone(),
+                display_phone_number: format!("1555{}", &tenant.phone_number_id[..7]),
+                waba_id: format!("waba-{}", tenant.phone_number_id),
+                templates: tenant
+                    .templates
+                    .values()
+                    .flat_map(|per_lang| [per_lang.en.clone(), per_lang.es.clone()])
+                    .flatten()
+                    .map(|t| {
+                        let mut spec = TemplateSpec::new(&t.name, &t.language_code, t.parameters);
+                        spec.quick_reply_buttons = t.quick_replies.len();
+                        spec
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut whatsapp_config = FakeConfig {
+            access_token: ACCESS_TOKEN.into(),
+            app_secret: APP_SECRET.into(),
+            businesses,
+            ..FakeConfig::default()
+        };
+        whatsapp_config.statuses.enabled = true;
+        let whatsapp = FakeWhatsApp::spawn(whatsapp_config)
+            .await
+            .expect("fake WhatsApp");
+
+        let madrid: Tz = "Europe/Madrid".parse().expect("zone");
+        let mut calcom_config = FakeCalcomConfig::default().with_api_key(CALCOM_KEY);
+        if let Some(clinic) = tenants.get(CLINIC) {
+            for service in &clinic.services {
+                if let Some(id) = service.calcom_event_type_id {
+                    calcom_config = calcom_config.with_event_type(EventTypeConfig::new(
+                        id,
+                        service.id.clone(),
+                        service.minutes,
+                        madrid,
+                        WeeklySchedule::weekdays(9, 19),
+                    ));
+                }
+            }
+        }
+        let calcom = FakeCalcom::start(calcom_config)
+            .await
+            .expect("fake Cal.com");
+
+        let partitions_text = partitions.to_string();
+        let env = Env::from_pairs([
+            ("WHATSAPP_APP_SECRET", APP_SECRET),
+            ("WHATSAPP_VERIFY_TOKEN", "verify"),
+            ("PARTITIONS", partitions_text.as_str()),
+            ("FLEET_NAMESPACE", namespace.as_str()),
+        ]);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let ingress_url = format!("http://{}/webhook", listener.local_addr().expect("addr"));
+        let ingress_config = IngressConfig::from_env(&env).expect("ingress config");
+        let ingress = stoppable(|stopped| async move {
+            let _ = ingress::run(ingress_config, listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        whatsapp.set_webhook_url(&ingress_url);
+
+        let scheduler_config = SchedulerConfig::from_env(&Env::from_pairs([
+            ("PARTITIONS", partitions_text.as_str()),
+            ("FLEET_NAMESPACE", namespace.as_str()),
+            ("SCHEDULER_MAX_IDLE_MS", "100"),
+        ]))
+        .expect("scheduler config");
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let scheduler = stoppable(|stopped| async move {
+            let _ = scheduler::run(scheduler_config, admin, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+
+        let mut fleet = Fleet {
+            namespace,
+            partitions,
+            whatsapp,
+            calcom,
+            tenants,
+            ingress: Some(ingress),
+            workers: Vec::new(),
+            scheduler: Some(scheduler),
+            ingress_url,
+        };
+        for _ in 0..workers {
+            fleet.start_worker().await;
+        }
+        fleet.wait_until_consuming().await;
+        fleet
+    }
+
+    pub fn worker_config(&self, index: usize) -> WorkerConfig {
+        let partitions = self.partitions.to_string();
+        let worker_id = format!("e2e-worker-{index}");
+        let graph = self.whatsapp.graph_base_url();
+        let calcom = self.calcom.base_url();
+        let tenants = tenants_file().display().to_string();
+        let env = Env::from_pairs([
+            ("PARTITIONS", partitions.as_str()),
+            ("FLEET_NAMESPACE", self.namespace.as_str()),
+            ("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN),
+            ("WHATSAPP_API_BASE", graph.as_str()),
+            ("CALCOM_API_BASE", calcom.as_str()),
+            ("CALCOM_API_KEY", CALCOM_KEY),
+            ("TENANTS_FILE", tenants.as_str()),
+            ("WORKER_ID", worker_id.as_str()),
+        ]);
+        WorkerConfig::from_env(&env).expect("worker config")
+    }
+
+    pub async fn start_worker(&mut self) -> usize {
+        let index = self.workers.len();
+        let config = self.worker_config(index);
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let task = stoppable(|stopped| async move {
+            if let Err(error) = worker::run(config, admin, async {
+                let _ = stopped.await;
+            })
+            .await
+            {
+                panic!("worker failed: {error}");
+            }
+        });
+        self.workers.push(Some(task));
+        index
+    }
+
+    /// Graceful stop of one worker (as SIGTERM would).
+    pub async fn stop_worker(&mut self, index: usize) {
+        if let Some(task) = self.workers.get_mut(index).and_then(Option::take) {
+            let _ = task.stop.send(());
+            let stopped = tokio::time::timeout(Duration::from_secs(12), task.handle).await;
+            assert!(stopped.is_ok(), "worker {index} did not drain within 12 s");
+        }
+    }
+
+    /// Waits until every partition has a consumer.
+    pub async fn wait_until_consuming(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let owned = self.partition_consumers().await;
+            if owned.iter().all(|&c| c >= 1) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "partitions not consumed: {owned:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Consumers per partition queue, as the broker sees them.
+    pub async fn partition_consumers(&self) -> Vec<u32> {
+        let connection = lapin::Connection::connect(
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            lapin::ConnectionProperties::default(),
+        )
+        .await
+        .expect("RabbitMQ");
+        let channel = connection.create_channel().await.expect("channel");
+        let topology = shared::amqp::Topology::new(&self.namespace, self.partitions);
+        let mut counts = Vec::new();
+        for partition in 0..self.partitions {
+            let declared = channel
+                .queue_declare(
+                    topology.partition_queue(partition).as_str().into(),
+                    lapin::options::QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    lapin::types::FieldTable::default(),
+                )
+                .await;
+            counts.push(declared.map(|q| q.consumer_count()).unwrap_or(0));
+        }
+        let _ = connection.close(200, "done".into()).await;
+        counts
+    }
+
+    pub fn customer(wa_id: &str, name: &str) -> Customer {
+        Customer::new(wa_id, name)
+    }
+
+    /// The next message the bot sends this customer.
+    pub async fn next_reply(&self, business: &str, customer: &str) -> Outbound {
+        self.whatsapp
+            .next_message_to(business, customer, Duration::from_secs(15))
+            .await
+            .unwrap_or_else(|| panic!("no reply to {customer} within 15 s"))
+            .message
+    }
+
+    pub async fn finish(mut self) {
+        for index in 0..self.workers.len() {
+            self.stop_worker(index).await;
+        }
+        for task in [self.scheduler.take(), self.ingress.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = task.stop.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(10), task.handle).await;
+        }
+        let _ = &self.ingress_url;
+        cleanup(&self.namespace, self.partitions).await;
+    }
+}
+
+pub async fn cleanup(namespace: &str, partitions: u16) {
+    let connection = lapin::Connection::connect(
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("RabbitMQ");
+    let channel = connection.create_channel().await.expect("channel");
+    let _ = shared::amqp::Topology::new(namespace, partitions)
+        .delete(&channel)
+        .await;
+    let client = redis::Client::open("redis://127.0.0.1:6379").expect("redis url");
+    let mut redis = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{namespace}*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut redis).await;
+    }
+}

@@ -1,0 +1,6 @@
+//! The fleet end to end on the real Redis and RabbitMQ: fake WhatsApp → ingress → partitions →
+//! worker → fake WhatsApp, with the scheduler firing timers. Each test runs in its own
+//! namespace and removes it afterwards.
+
+mod conversations;
+mod fleet;
