@@ -749,6 +749,8 @@ const BOOKING_ANCHORS: &[&str] = &[
 struct Lexicon {
     /// Every word used in a phrase (stems without the `*`), for typo correction.
     words: Vec<&'static str>,
+    /// The same words, for exact lookup.
+    exact: std::collections::HashSet<&'static str>,
     /// Squeezed form of each lexicon word to the word, for "yesss"/"graciass"-style input.
     squeezed: HashMap<String, &'static str>,
 }
@@ -783,7 +785,12 @@ static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
         }
     }
     let squeezed = words.iter().map(|w| (squeeze(w), *w)).collect();
-    Lexicon { words, squeezed }
+    let exact = words.iter().copied().collect();
+    Lexicon {
+        words,
+        exact,
+        squeezed,
+    }
 });
 
 /// Maps a token onto the lexicon word it most likely stands for: exact, then with doubled
@@ -792,7 +799,7 @@ static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
 fn canonical(token: &Token) -> String {
     let lex = &*LEXICON;
     let text = token.text.as_str();
-    if lex.words.contains(&text) {
+    if lex.exact.contains(text) {
         return token.text.clone();
     }
     if let Some(w) = lex.squeezed.get(&token.squeezed) {
@@ -826,8 +833,11 @@ fn word_matches(word: &str, key: &str) -> bool {
                 return true;
             }
             // Typos inside a stem: "cancle", "resevar".
-            let prefix: String = word.chars().take(stem.chars().count()).collect();
-            stem.len() >= 6 && word.len() >= stem.len() && edit_distance(&prefix, stem, 1) <= 1
+            stem.len() >= 6
+                && word.len() >= stem.len()
+                && word.is_char_boundary(stem.len())
+                && word.as_bytes().first() == stem.as_bytes().first()
+                && edit_distance(&word[..stem.len()], stem, 1) <= 1
         }
         None => word == key,
     }
@@ -835,7 +845,16 @@ fn word_matches(word: &str, key: &str) -> bool {
 
 /// Whether the phrase occurs in the word sequence.
 fn phrase_occurs(words: &[String], phrase: &str) -> bool {
-    let keys: Vec<&str> = phrase.split(' ').collect();
+    let mut keys: [&str; 8] = [""; 8];
+    let mut count = 0;
+    for k in phrase.split(' ') {
+        if count == keys.len() {
+            return false;
+        }
+        keys[count] = k;
+        count += 1;
+    }
+    let keys = &keys[..count];
     if keys.is_empty() || keys.len() > words.len() {
         return false;
     }
@@ -844,6 +863,82 @@ fn phrase_occurs(words: &[String], phrase: &str) -> bool {
             .enumerate()
             .all(|(k, key)| word_matches(&words[start + k], key))
     })
+}
+
+struct Phrase {
+    intent: IntentName,
+    keys: Vec<&'static str>,
+    weight: f32,
+}
+
+/// Phrases indexed by their first word, so a message is matched against the few phrases
+/// that can start at each word instead of against all of them.
+struct PhraseIndex {
+    phrases: Vec<Phrase>,
+    by_first_word: HashMap<&'static str, Vec<usize>>,
+    /// Phrases whose first word is a stem ("cancel*"), checked at every position.
+    by_first_stem: Vec<usize>,
+}
+
+static PHRASES: LazyLock<PhraseIndex> = LazyLock::new(|| {
+    let mut index = PhraseIndex {
+        phrases: Vec::new(),
+        by_first_word: HashMap::new(),
+        by_first_stem: Vec::new(),
+    };
+    for (intent, phrases) in all_phrase_lists() {
+        for (text, weight) in phrases {
+            let keys: Vec<&'static str> = text.split(' ').collect();
+            let id = index.phrases.len();
+            match keys.first() {
+                Some(first) if first.ends_with('*') => index.by_first_stem.push(id),
+                Some(first) => index.by_first_word.entry(*first).or_default().push(id),
+                None => continue,
+            }
+            index.phrases.push(Phrase {
+                intent,
+                keys,
+                weight: *weight,
+            });
+        }
+    }
+    index
+});
+
+/// Sum of the weights of the phrases found, per intent; each phrase counts once.
+fn phrase_scores(words: &[String]) -> Vec<(IntentName, f32)> {
+    let index = &*PHRASES;
+    let mut found = vec![false; index.phrases.len()];
+    let matches_at = |phrase: &Phrase, start: usize| {
+        phrase.keys.len() <= words.len() - start
+            && phrase
+                .keys
+                .iter()
+                .enumerate()
+                .all(|(k, key)| word_matches(&words[start + k], key))
+    };
+    for (start, word) in words.iter().enumerate() {
+        let exact = index
+            .by_first_word
+            .get(word.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for &id in exact.iter().chain(index.by_first_stem.iter()) {
+            if !found[id] && matches_at(&index.phrases[id], start) {
+                found[id] = true;
+            }
+        }
+    }
+    let mut scores: Vec<(IntentName, f32)> = all_phrase_lists()
+        .iter()
+        .map(|(name, _)| (*name, 0.0))
+        .collect();
+    for (phrase, _) in index.phrases.iter().zip(&found).filter(|(_, f)| **f) {
+        if let Some(entry) = scores.iter_mut().find(|(n, _)| *n == phrase.intent) {
+            entry.1 += phrase.weight;
+        }
+    }
+    scores
 }
 
 /// What the rest of the understanding found, which shifts intent evidence.
@@ -893,17 +988,7 @@ pub(crate) fn classify(tokens: &[Token], signals: &Signals) -> Vec<Intent> {
         .count();
     let is_question = tokens.iter().any(|t| t.is_punct('?') || t.is_punct('¿'));
 
-    let mut scores: Vec<(IntentName, f32)> = all_phrase_lists()
-        .iter()
-        .map(|(name, phrases)| {
-            let score = phrases
-                .iter()
-                .filter(|(p, _)| phrase_occurs(&words, p))
-                .map(|(_, w)| *w)
-                .sum::<f32>();
-            (*name, score)
-        })
-        .collect();
+    let mut scores: Vec<(IntentName, f32)> = phrase_scores(&words);
     let score = |scores: &[(IntentName, f32)], name: IntentName| {
         scores
             .iter()

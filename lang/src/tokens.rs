@@ -273,35 +273,74 @@ pub(crate) fn tokenize(text: &str) -> Vec<Token> {
 /// early exit once `limit` is exceeded. Typos are compared on short words, so the quadratic
 /// table stays tiny.
 pub(crate) fn edit_distance(a: &str, b: &str, limit: usize) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    if a.len().abs_diff(b.len()) > limit {
+    // Lexicon words are short; fixed buffers keep this allocation-free on the hot path.
+    const MAX: usize = 32;
+    let mut a_buf = ['\0'; MAX];
+    let mut b_buf = ['\0'; MAX];
+    let (mut n, mut m) = (0, 0);
+    for c in a.chars() {
+        if n == MAX {
+            return limit + 1;
+        }
+        a_buf[n] = c;
+        n += 1;
+    }
+    for c in b.chars() {
+        if m == MAX {
+            return limit + 1;
+        }
+        b_buf[m] = c;
+        m += 1;
+    }
+    if n.abs_diff(m) > limit {
         return limit + 1;
     }
-    let width = b.len() + 1;
-    let mut table = vec![0usize; (a.len() + 1) * width];
-    for (j, cell) in table.iter_mut().enumerate().take(width) {
+    let (a, b) = (&a_buf[..n], &b_buf[..m]);
+    // Three rolling rows: two back for transpositions, previous, current.
+    let mut before = [0usize; MAX + 1];
+    let mut previous = [0usize; MAX + 1];
+    let mut current = [0usize; MAX + 1];
+    for (j, cell) in previous.iter_mut().enumerate().take(m + 1) {
         *cell = j;
     }
-    for i in 1..=a.len() {
-        table[i * width] = i;
-        let mut row_min = usize::MAX;
-        for j in 1..=b.len() {
+    for i in 1..=n {
+        current[0] = i;
+        let mut row_min = i;
+        for j in 1..=m {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (table[(i - 1) * width + j] + 1)
-                .min(table[i * width + j - 1] + 1)
-                .min(table[(i - 1) * width + j - 1] + cost);
+            let mut best = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(table[(i - 2) * width + j - 2] + 1);
+                best = best.min(before[j - 2] + 1);
             }
-            table[i * width + j] = best;
+            current[j] = best;
             row_min = row_min.min(best);
         }
         if row_min > limit {
             return limit + 1;
         }
+        before = previous;
+        previous = current;
     }
-    table[a.len() * width + b.len()]
+    previous[m]
+}
+
+/// Compares an already squeezed word with a key squeezed on the fly, without allocating.
+fn squeezed_eq(squeezed: &str, key: &str) -> bool {
+    let mut key_chars = key.chars().peekable();
+    let mut word_chars = squeezed.chars();
+    loop {
+        match (word_chars.next(), key_chars.next()) {
+            (None, None) => return true,
+            (Some(w), Some(k)) if w == k => {
+                while key_chars.peek() == Some(&k) {
+                    key_chars.next();
+                }
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// How many typos a word of this length may carry and still count as a lexicon entry.
@@ -317,11 +356,14 @@ pub(crate) fn typo_budget(len: usize) -> usize {
 /// True when `word` (a normalised token) is `key`, allowing doubled letters and, for
 /// longer words, small typos.
 pub(crate) fn fuzzy_eq(word: &Token, key: &str) -> bool {
-    if word.text == key || word.squeezed == squeeze(key) {
+    if word.text == key || squeezed_eq(&word.squeezed, key) {
         return true;
     }
-    let budget = typo_budget(key.chars().count());
-    budget > 0 && word.text.len() >= 4 && edit_distance(&word.text, key, budget) <= budget
+    let budget = typo_budget(key.len());
+    budget > 0
+        && word.text.len() >= 4
+        && word.text.len().abs_diff(key.len()) <= budget
+        && edit_distance(&word.text, key, budget) <= budget
 }
 
 #[cfg(test)]

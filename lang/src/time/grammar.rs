@@ -41,11 +41,38 @@ pub(crate) struct Placed {
 pub(crate) struct Grammar<'t> {
     t: &'t [Token],
     day_first: bool,
+    /// Month and weekday read from each token with typo tolerance, computed once: the
+    /// recognisers ask about the same token many times.
+    fuzzy_month: Vec<Option<u32>>,
+    fuzzy_weekday: Vec<Option<Weekday>>,
+}
+
+fn fuzzy_month_of(token: &Token) -> Option<u32> {
+    if !token.is_word() || token.text.len() < 5 {
+        return None;
+    }
+    MONTHS
+        .iter()
+        .chain(MESES.iter())
+        .find(|(name, _)| name.len() >= 5 && fuzzy_eq(token, name))
+        .map(|(_, m)| *m)
+}
+
+fn fuzzy_weekday_of(token: &Token) -> Option<Weekday> {
+    if !token.is_word() || token.text.len() < 5 {
+        return None;
+    }
+    WEEKDAYS
+        .iter()
+        .find(|(name, _)| fuzzy_eq(token, name))
+        .map(|(_, d)| *d)
 }
 
 /// Scans the tokens and returns the atoms found, left to right, never overlapping.
 pub(crate) fn atoms(tokens: &[Token], day_first: bool) -> Vec<Placed> {
     let g = Grammar {
+        fuzzy_month: tokens.iter().map(fuzzy_month_of).collect(),
+        fuzzy_weekday: tokens.iter().map(fuzzy_weekday_of).collect(),
         t: tokens,
         day_first,
     };
@@ -1248,14 +1275,7 @@ impl<'t> Grammar<'t> {
             }
             return Some((m, end));
         }
-        if w.len() >= 5 {
-            for (name, m) in MONTHS.iter().chain(MESES.iter()) {
-                if name.len() >= 5 && fuzzy_eq(token, name) {
-                    return Some((*m, end));
-                }
-            }
-        }
-        None
+        self.fuzzy_month.get(i).copied().flatten().map(|m| (m, end))
     }
 
     fn weekday_word(&self, i: usize) -> Option<(Weekday, bool, usize)> {
@@ -1277,14 +1297,11 @@ impl<'t> Grammar<'t> {
         if let Some((d, safe)) = weekday_abbreviation(w) {
             return Some((d, safe, end));
         }
-        if w.len() >= 5 {
-            for (name, d) in WEEKDAYS {
-                if fuzzy_eq(token, name) {
-                    return Some((d, true, end));
-                }
-            }
-        }
-        None
+        self.fuzzy_weekday
+            .get(i)
+            .copied()
+            .flatten()
+            .map(|d| (d, true, end))
     }
 
     fn year_at(&self, i: usize) -> Option<(i32, usize)> {
