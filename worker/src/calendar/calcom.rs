@@ -23,8 +23,8 @@ use engine::config::Service;
 use engine::{Slot, Tenant};
 use sha2::{Digest, Sha256};
 use shared::calcom::{
-    Attendee, Booking, BookingLookup, CalcomClient, CalcomError,
-    NewBooking as CalcomBooking, SlotQuery,
+    Attendee, Booking, BookingLookup, CalcomClient, CalcomError, NewBooking as CalcomBooking,
+    SlotQuery,
 };
 
 use super::{BookResult, CalendarError, NewBooking};
@@ -260,6 +260,22 @@ impl CalcomCalendar {
             return self.follow_move(booking_id, next, start).await;
         }
         if !old.status.is_active() {
+            // A replayed move to another service finds the old booking cancelled by its own
+            // first run, and the new one under the move's token.
+            let new = new_booking(tenant, event_type_id, request);
+            let made = self
+                .client
+                .find_booking_by_idempotency_key(
+                    &BookingLookup::for_new_booking(&new),
+                    request.token,
+                )
+                .await
+                .map_err(calendar_error)?;
+            if let Some(made) = made.filter(|made| made.status.is_active()) {
+                return Ok(BookResult::Booked {
+                    booking_id: made.uid,
+                });
+            }
             return Err(CalendarError::Permanent(format!(
                 "booking {booking_id} is no longer active and cannot be moved"
             )));
