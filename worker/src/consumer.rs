@@ -96,7 +96,15 @@ async fn handle(context: &ConsumerContext, channel: &Channel, partition: u16, de
     let envelope = match shared::envelope::decode(&delivery.data) {
         Ok(envelope) => envelope,
         Err(error) => {
-            dead_letter(context, channel, partition, &delivery, "", &error.to_string()).await;
+            dead_letter(
+                context,
+                channel,
+                partition,
+                &delivery,
+                "",
+                &error.to_string(),
+            )
+            .await;
             return;
         }
     };
@@ -111,7 +119,9 @@ async fn handle(context: &ConsumerContext, channel: &Channel, partition: u16, de
     if let Some(headers) = delivery.properties.headers() {
         shared::telemetry::continue_trace_from_amqp(&span, headers);
     }
-    let result = process_with_retries(context, &envelope).instrument(span).await;
+    let result = process_with_retries(context, &envelope)
+        .instrument(span)
+        .await;
     let kind = envelope.kind.as_str();
     match result {
         Ok(processed) => {
@@ -127,7 +137,15 @@ async fn handle(context: &ConsumerContext, channel: &Channel, partition: u16, de
         }
         Err(ProcessError::Permanent(reason)) => {
             context.metrics.event(kind, "dead_letter");
-            dead_letter(context, channel, partition, &delivery, &envelope.tenant, &reason).await;
+            dead_letter(
+                context,
+                channel,
+                partition,
+                &delivery,
+                &envelope.tenant,
+                &reason,
+            )
+            .await;
         }
         Err(ProcessError::Transient(reason)) => {
             context.metrics.event(kind, "requeued");
@@ -209,7 +227,9 @@ async fn dead_letter(
         .await;
     match published {
         Ok(()) => {
-            context.metrics.dead_letter(tenant, reason.split(':').next().unwrap_or(reason));
+            context
+                .metrics
+                .dead_letter(tenant, reason.split(':').next().unwrap_or(reason));
             ack(channel, delivery).await;
         }
         Err(error) => {

@@ -169,7 +169,14 @@ pub async fn run(
         let alive = connection.as_ref().is_some_and(|c| c.status().connected());
         if !alive {
             partitions.forget_all();
-            match connect(&config.common.amqp_url, &topology, &config.worker_id, &namespace).await {
+            match connect(
+                &config.common.amqp_url,
+                &topology,
+                &config.worker_id,
+                &namespace,
+            )
+            .await
+            {
                 Ok(fresh) => connection = Some(Arc::new(fresh)),
                 Err(error) => {
                     warn!(message = "Broker not reachable; retrying.", %error);
@@ -178,7 +185,9 @@ pub async fn run(
                 }
             }
         }
-        let Some(live) = connection.clone() else { continue };
+        let Some(live) = connection.clone() else {
+            continue;
+        };
         let wanted: BTreeSet<u16> = match membership.heartbeat().await {
             Ok(members) => {
                 health.redis_ok.store(true, Ordering::Relaxed);
@@ -196,7 +205,9 @@ pub async fn run(
             }
         };
         partitions.reconcile(&wanted, &context, &live);
-        metrics.partitions_owned.set(partitions.owned().len() as i64);
+        metrics
+            .partitions_owned
+            .set(partitions.owned().len() as i64);
         health.consuming.store(true, Ordering::Relaxed);
     }
 

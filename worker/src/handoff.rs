@@ -99,7 +99,10 @@ impl Handoff {
             match request.headers(headers).body(bytes).send().await {
                 Ok(response) if response.status().is_success() => {}
                 Ok(response) => {
-                    warn!(message = "Handoff webhook refused.", status = response.status().as_u16())
+                    warn!(
+                        message = "Handoff webhook refused.",
+                        status = response.status().as_u16()
+                    )
                 }
                 Err(error) => warn!(message = "Handoff webhook unreachable.", %error),
             }

@@ -3,16 +3,17 @@
 //! and performs its actions against Redis, the calendar and WhatsApp.
 
 pub mod calendar;
+pub mod consumer;
+pub mod control;
 pub mod convert;
+pub mod fleet;
+pub mod handoff;
 pub mod holds;
 pub mod keys;
 pub mod membership;
-pub mod outbound;
-pub mod store;
-pub mod processor;
-pub mod handoff;
 pub mod metrics;
-pub mod consumer;
-pub mod fleet;
+pub mod outbound;
+pub mod processor;
+pub mod store;
 
 pub use fleet::{WorkerError, run};

@@ -71,24 +71,52 @@ impl Metrics {
         let retries = Counter::default();
         let event_age = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let partitions_owned = Gauge::default();
-        registry.register("events", "Events handled, by kind and result", events.clone());
+        registry.register(
+            "events",
+            "Events handled, by kind and result",
+            events.clone(),
+        );
         registry.register("stage_seconds", "Time per processing stage", stages.clone());
-        registry.register("funnel", "Booking funnel events (intents, holds, bookings, expiries)", funnel.clone());
-        registry.register("handoffs", "Conversations handed to a person", handoffs.clone());
-        registry.register("messages_sent", "Messages accepted by WhatsApp", sent.clone());
-        registry.register("dead_letters", "Events moved to the dead-letter queue", dead_letters.clone());
+        registry.register(
+            "funnel",
+            "Booking funnel events (intents, holds, bookings, expiries)",
+            funnel.clone(),
+        );
+        registry.register(
+            "handoffs",
+            "Conversations handed to a person",
+            handoffs.clone(),
+        );
+        registry.register(
+            "messages_sent",
+            "Messages accepted by WhatsApp",
+            sent.clone(),
+        );
+        registry.register(
+            "dead_letters",
+            "Events moved to the dead-letter queue",
+            dead_letters.clone(),
+        );
         registry.register(
             "ambiguous_sends",
             "Sends interrupted by a crash and not repeated",
             ambiguous_sends.clone(),
         );
-        registry.register("retries", "Event processing attempts retried", retries.clone());
+        registry.register(
+            "retries",
+            "Event processing attempts retried",
+            retries.clone(),
+        );
         registry.register(
             "event_age_seconds",
             "From ingress receiving an event to the worker finishing it",
             event_age.clone(),
         );
-        registry.register("partitions_owned", "Partitions this worker consumes", partitions_owned.clone());
+        registry.register(
+            "partitions_owned",
+            "Partitions this worker consumes",
+            partitions_owned.clone(),
+        );
         Self {
             registry,
             events,

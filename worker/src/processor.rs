@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use engine::{
-    Action, ConversationState, DeliveryStatus, FailureReason, Input, Outcome, StepContext,
-    TimerKind, Tenant, Tenants,
+    Action, ConversationState, DeliveryStatus, FailureReason, Input, Outcome, StepContext, Tenant,
+    Tenants, TimerKind,
 };
 use shared::envelope::{Envelope, conversation_key};
 use shared::timers::{TimerSpec, TimerStore};
@@ -203,10 +203,7 @@ impl Processor {
             state = decision.state;
             let mut outcome = None;
             for action in decision.actions {
-                if let Some(result) = self
-                    .perform(calendar, &mut run, &state, action)
-                    .await?
-                {
+                if let Some(result) = self.perform(calendar, &mut run, &state, action).await? {
                     outcome = Some(result);
                 }
             }
@@ -284,7 +281,10 @@ impl Processor {
                         run.follow_ups.push_back(failed_status(&step_key, 131047));
                     }
                     Err(OutboxError::Send(SendError::Permanent(failure))) => {
-                        warn!(message = "WhatsApp refused a message permanently.", code = failure.code);
+                        warn!(
+                            message = "WhatsApp refused a message permanently.",
+                            code = failure.code
+                        );
                         let code = u32::try_from(failure.code).unwrap_or(0);
                         run.follow_ups.push_back(failed_status(&step_key, code));
                     }
@@ -306,7 +306,13 @@ impl Processor {
             } => {
                 let outcome = self
                     .holds
-                    .hold(tenant_id, &run.conversation, &slot, &token, ttl_seconds * 1000)
+                    .hold(
+                        tenant_id,
+                        &run.conversation,
+                        &slot,
+                        &token,
+                        ttl_seconds * 1000,
+                    )
                     .instrument(info_span!("hold.take"))
                     .await?;
                 Ok(Some(match outcome {
@@ -435,7 +441,10 @@ impl Processor {
 /// reminder keeps its id when the booking moves), so a timer event is identified by its id and
 /// due time: the moved reminder is a new event, a redelivered one is not.
 fn dedup_id(envelope: &Envelope) -> String {
-    match (envelope.kind, envelope.payload.get("due").and_then(|d| d.as_str())) {
+    match (
+        envelope.kind,
+        envelope.payload.get("due").and_then(|d| d.as_str()),
+    ) {
         (shared::envelope::EventKind::Timer, Some(due)) => {
             let due = chrono::DateTime::parse_from_rfc3339(due)
                 .map(|d| d.timestamp().to_string())

@@ -272,6 +272,69 @@ impl Fleet {
             .message
     }
 
+    /// Takes `n` handoffs from the handoff inbox, as agent tooling would.
+    pub async fn take_handoffs(&self, n: usize) -> Vec<serde_json::Value> {
+        let connection = lapin::Connection::connect(
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            lapin::ConnectionProperties::default(),
+        )
+        .await
+        .expect("RabbitMQ");
+        let channel = connection.create_channel().await.expect("channel");
+        let queue = shared::amqp::Topology::new(&self.namespace, self.partitions).handoff_queue();
+        let mut taken = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while taken.len() < n && tokio::time::Instant::now() < deadline {
+            match channel
+                .basic_get(
+                    queue.as_str().into(),
+                    lapin::options::BasicGetOptions { no_ack: true },
+                )
+                .await
+                .expect("basic.get")
+            {
+                Some(message) => taken
+                    .push(serde_json::from_slice(&message.delivery.data).expect("handoff is JSON")),
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        assert_eq!(taken.len(), n, "handoffs received");
+        let _ = connection.close(200, "done".into()).await;
+        taken
+    }
+
+    /// An agent releases the conversation back to the bot.
+    pub async fn release(&self, business: &str, wa_id: &str) {
+        let publisher = shared::amqp::Publisher::start(shared::amqp::PublisherOptions {
+            amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned().into(),
+            topology: shared::amqp::Topology::new(&self.namespace, self.partitions),
+            channels: 1,
+            publish_timeout: Duration::from_secs(5),
+            connection_name: "e2e-agent".into(),
+        });
+        assert!(publisher.wait_ready(Duration::from_secs(10)).await);
+        worker::control::release_conversation(&publisher, business, wa_id, "ticket-1")
+            .await
+            .expect("release published");
+        publisher.close().await;
+    }
+
+    /// Posts one signed webhook delivery straight to ingress, as WhatsApp (re)delivers it.
+    pub async fn post_webhook(&self, body: &[u8]) -> u16 {
+        reqwest::Client::new()
+            .post(&self.ingress_url)
+            .header(
+                "x-hub-signature-256",
+                ingress::signature::header_value(APP_SECRET.as_bytes(), body),
+            )
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
     pub async fn finish(mut self) {
         for index in 0..self.workers.len() {
             self.stop_worker(index).await;
@@ -283,7 +346,6 @@ impl Fleet {
             let _ = task.stop.send(());
             let _ = tokio::time::timeout(Duration::from_secs(10), task.handle).await;
         }
-        let _ = &self.ingress_url;
         cleanup(&self.namespace, self.partitions).await;
     }
 }

@@ -2,5 +2,7 @@
 //! worker → fake WhatsApp, with the scheduler firing timers. Each test runs in its own
 //! namespace and removes it afterwards.
 
+mod chat;
 mod conversations;
 mod fleet;
+mod flows;
