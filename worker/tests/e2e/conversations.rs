@@ -87,11 +87,17 @@ async fn english_customer_books_on_the_builtin_calendar() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(audit.len(), 1, "{audit:?}");
+    // The confirmation is sent before the reminders are written: wait for them.
     let timers = shared::timers::TimerStore::new(pool, &fleet.namespace);
-    assert!(
-        timers.pending().await.expect("pending") >= 2,
-        "reminders scheduled"
-    );
+    let mut pending = 0;
+    for _ in 0..50 {
+        pending = timers.pending().await.expect("pending");
+        if pending >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(pending >= 2, "reminder and follow-up scheduled, found {pending}");
     fleet.finish().await;
 }
 
