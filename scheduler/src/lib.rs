@@ -113,7 +113,7 @@ struct Scheduler {
     publisher: Publisher,
     /// Shared with the admin server.
     metrics: Arc<Metrics>,
-    /// Set once the drain starts: no shard is claimed after it.
+    /// Set as soon as the drain starts: no shard is claimed after it, even mid-round.
     stopping: AtomicBool,
 }
 
@@ -145,8 +145,11 @@ pub async fn run(
     });
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let draining = scheduler.clone();
     tokio::spawn(async move {
         shutdown.await;
+        // Stops a round in progress from claiming further shards, not only the next round.
+        draining.stopping.store(true, Ordering::SeqCst);
         let _ = stop_tx.send(true);
     });
 
@@ -177,8 +180,7 @@ impl Scheduler {
         let mut start_shard: u16 = rand::random::<u16>() % TIMER_SHARDS;
         let mut pending_refreshed: Option<tokio::time::Instant> = None;
         loop {
-            if *stop.borrow() {
-                self.stopping.store(true, Ordering::SeqCst);
+            if *stop.borrow() || self.stopping.load(Ordering::SeqCst) {
                 break;
             }
             let round_started = tokio::time::Instant::now();
