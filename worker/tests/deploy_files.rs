@@ -335,10 +335,10 @@ fn dockerfile() -> Vec<(String, String)> {
             rest = rest.replace(&format!("${{{name}}}"), value);
         }
         let instruction = instruction.to_ascii_uppercase();
-        if instruction == "ARG" {
-            if let Some((name, value)) = rest.split_once('=') {
-                args.insert(name.to_owned(), value.to_owned());
-            }
+        if instruction == "ARG"
+            && let Some((name, value)) = rest.split_once('=')
+        {
+            args.insert(name.to_owned(), value.to_owned());
         }
         out.push((instruction, rest));
     }
@@ -605,7 +605,7 @@ fn compose_fleet_services_are_healthchecked_drained_and_ordered() {
         }
     }
     let replicas = int(services, "worker.deploy.replicas");
-    if !replicas.is_some_and(|r| r >= 1) {
+    if replicas.is_none_or(|r| r < 1) {
         problems.push("worker has no deploy.replicas".into());
     }
     report(problems);
@@ -829,10 +829,10 @@ fn kustomize(dir: &Path, problems: &mut Vec<String>) -> Kustomized {
         out.generated_config_maps.insert(name, keys);
     }
     for patch in seq(&kustomization, "patches") {
-        if let Some(path) = text(patch, "path") {
-            if !dir.join(&path).is_file() {
-                problems.push(format!("{origin}: patch `{path}` does not exist"));
-            }
+        if let Some(path) = text(patch, "path")
+            && !dir.join(&path).is_file()
+        {
+            problems.push(format!("{origin}: patch `{path}` does not exist"));
         }
     }
     for key in ["patchesStrategicMerge", "components"] {
@@ -949,12 +949,12 @@ fn check_fleet_deployment(
     if uid.is_none_or(|u| u == 0) {
         problems.push(format!("{at}: pod runAsUser is {uid:?}"));
     }
-    if let (Some(uid), Some(image_uid)) = (uid, dockerfile_runtime_uid()) {
-        if uid != i64::from(image_uid) {
-            problems.push(format!(
-                "{at}: runAsUser {uid} differs from the image's USER {image_uid}"
-            ));
-        }
+    if let (Some(uid), Some(image_uid)) = (uid, dockerfile_runtime_uid())
+        && uid != i64::from(image_uid)
+    {
+        problems.push(format!(
+            "{at}: runAsUser {uid} differs from the image's USER {image_uid}"
+        ));
     }
 
     let containers = seq(&pod, "containers");
@@ -978,12 +978,12 @@ fn check_fleet_deployment(
         .iter()
         .filter_map(|a| a.parse::<i64>().ok())
         .sum();
-    if let Some(grace) = grace {
-        if prestop + DRAIN_SECONDS > grace {
-            problems.push(format!(
-                "{at}: preStop {prestop}s + drain {DRAIN_SECONDS}s exceed the grace period {grace}s"
-            ));
-        }
+    if let Some(grace) = grace
+        && prestop + DRAIN_SECONDS > grace
+    {
+        problems.push(format!(
+            "{at}: preStop {prestop}s + drain {DRAIN_SECONDS}s exceed the grace period {grace}s"
+        ));
     }
 
     // Environment: only variables the binaries read; secrets from the Secret.
@@ -1056,27 +1056,27 @@ fn check_fleet_deployment(
     }
 
     // TENANTS_FILE must be a file a mounted ConfigMap provides.
-    if binary != "ingress" {
-        if let Some(Some(tenants)) = env.get("TENANTS_FILE") {
-            let provided = seq(container, "volumeMounts").iter().any(|mount| {
-                let dir = text(mount, "mountPath").unwrap_or_default();
-                let volume = text(mount, "name").unwrap_or_default();
-                let Some(rest) = tenants.strip_prefix(&format!("{}/", dir.trim_end_matches('/')))
-                else {
-                    return false;
-                };
-                seq(&pod, "volumes").iter().any(|v| {
-                    text(v, "name").as_deref() == Some(volume.as_str())
-                        && text(v, "configMap.name")
-                            .and_then(|cm| config_maps.get(&cm))
-                            .is_some_and(|keys| keys.contains_key(rest))
-                })
-            });
-            if !provided {
-                problems.push(format!(
-                    "{at}: TENANTS_FILE {tenants} is not provided by a mounted ConfigMap"
-                ));
-            }
+    if binary != "ingress"
+        && let Some(Some(tenants)) = env.get("TENANTS_FILE")
+    {
+        let provided = seq(container, "volumeMounts").iter().any(|mount| {
+            let dir = text(mount, "mountPath").unwrap_or_default();
+            let volume = text(mount, "name").unwrap_or_default();
+            let Some(rest) = tenants.strip_prefix(&format!("{}/", dir.trim_end_matches('/')))
+            else {
+                return false;
+            };
+            seq(&pod, "volumes").iter().any(|v| {
+                text(v, "name").as_deref() == Some(volume.as_str())
+                    && text(v, "configMap.name")
+                        .and_then(|cm| config_maps.get(&cm))
+                        .is_some_and(|keys| keys.contains_key(rest))
+            })
+        });
+        if !provided {
+            problems.push(format!(
+                "{at}: TENANTS_FILE {tenants} is not provided by a mounted ConfigMap"
+            ));
         }
     }
 
@@ -1128,19 +1128,19 @@ fn check_fleet_deployment(
     }
     let request = text(container, "resources.requests.memory").and_then(|q| mebibytes(&q));
     let limit = text(container, "resources.limits.memory").and_then(|q| mebibytes(&q));
-    if let (Some(request), Some(limit)) = (request, limit) {
-        if limit < request {
-            problems.push(format!(
-                "{at}: memory limit {limit}Mi is below the request {request}Mi"
-            ));
-        }
+    if let (Some(request), Some(limit)) = (request, limit)
+        && limit < request
+    {
+        problems.push(format!(
+            "{at}: memory limit {limit}Mi is below the request {request}Mi"
+        ));
     }
-    if let Some((_, target)) = MEMORY_TARGET_MIB.iter().find(|(b, _)| *b == binary) {
-        if request.is_none_or(|r| r > *target) {
-            problems.push(format!(
-                "{at}: memory request {request:?}Mi exceeds the {target} MB target"
-            ));
-        }
+    if let Some((_, target)) = MEMORY_TARGET_MIB.iter().find(|(b, _)| *b == binary)
+        && request.is_none_or(|r| r > *target)
+    {
+        problems.push(format!(
+            "{at}: memory request {request:?}Mi exceeds the {target} MB target"
+        ));
     }
 
     // Container-level hardening.
@@ -1369,13 +1369,14 @@ fn check_manifests(
             ));
         }
     }
-    if worker_scalers > 0 {
-        if let Some(worker) = named(manifests, "Deployment", "worker") {
-            if get(worker, "spec.replicas").is_some_and(|r| !r.is_null()) && origin.contains("base")
-            {
-                problems.push(format!("{origin}: autoscaled worker Deployment sets spec.replicas; every apply would reset it"));
-            }
-        }
+    if worker_scalers > 0
+        && let Some(worker) = named(manifests, "Deployment", "worker")
+        && get(worker, "spec.replicas").is_some_and(|r| !r.is_null())
+        && origin.contains("base")
+    {
+        problems.push(format!(
+            "{origin}: autoscaled worker Deployment sets spec.replicas; every apply would reset it"
+        ));
     }
 
     // The namespace refuses privileged pods.
