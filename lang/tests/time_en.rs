@@ -268,3 +268,46 @@ fn whatsapp_style_english() {
     );
     check(MADRID_TUESDAY, MADRID, "thanks see you then", "nothing");
 }
+
+/// After a change verb, "to <time>" is where the booking goes, not an upper bound; genuine
+/// ranges keep their reading.
+#[test]
+fn to_names_a_target_unless_a_range_opens() {
+    check_table_at(
+        Lang::En,
+        MADRID_TUESDAY,
+        MADRID,
+        &[
+            (
+                "move my appointment to Friday at 11am",
+                "I 2026-03-13T11:00 hour",
+            ),
+            (
+                "can I change my appointment to friday 11am?",
+                "I 2026-03-13T11:00 hour",
+            ),
+            ("reschedule to friday at 11", "I 2026-03-13T11:00 hour"),
+            ("can you push it to 4pm", "I 2026-03-10T16:00 hour"),
+            ("switch me to tomorrow at 10am", "I 2026-03-11T10:00 hour"),
+            ("move it to 3", "I 2026-03-10T15:00 hour"),
+            ("change it to monday", "I 2026-03-16T00:00 day"),
+            ("move it tomorrow to 5pm", "I 2026-03-11T17:00 hour"),
+            ("move it to 3 people", "nothing"),
+            ("from 9 to 11", "V 2026-03-10T09:00 2026-03-10T12:00 hour"),
+            ("10am to 12", "V 2026-03-10T10:00 2026-03-10T13:00 hour"),
+            (
+                "friday from 9 to 11",
+                "V 2026-03-13T09:00 2026-03-13T12:00 hour",
+            ),
+            (
+                "from 9 in the morning to 11",
+                "V 2026-03-10T09:00 2026-03-10T12:00 hour",
+            ),
+            ("until 5", "V 2026-03-10T10:00 2026-03-10T17:00 hour"),
+            (
+                "monday to wednesday",
+                "V 2026-03-16T00:00 2026-03-19T00:00 day",
+            ),
+        ],
+    );
+}

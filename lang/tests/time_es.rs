@@ -253,3 +253,37 @@ fn otra_referencia_en_madrid() {
         ],
     );
 }
+
+/// Tras "cambiar", "pasar" o "mover", "a"/"al" introduce la nueva hora, no el final de un
+/// intervalo; los intervalos de verdad se mantienen.
+#[test]
+fn a_y_al_tras_un_cambio_son_destino() {
+    check_table_at(
+        Lang::Es,
+        MADRID_TUESDAY,
+        MADRID,
+        &[
+            (
+                "¿puedo cambiar mi cita al lunes a las 17?",
+                "I 2026-03-16T17:00 hour",
+            ),
+            (
+                "pásame la cita al viernes a las 10",
+                "I 2026-03-13T10:00 hour",
+            ),
+            ("mueve la cita al jueves", "I 2026-03-12T00:00 day"),
+            ("cámbiamela a las 6", "I 2026-03-10T18:00 hour"),
+            (
+                "quiero mover la cita al 15 a las 10",
+                "I 2026-03-15T10:00 hour",
+            ),
+            ("pásala al 20", "I 2026-03-20T00:00 day"),
+            ("de 9 a 11", "V 2026-03-10T09:00 2026-03-10T11:00 hour"),
+            ("hasta las 5", "V 2026-03-10T10:00 2026-03-10T17:00 hour"),
+            (
+                "del lunes al miércoles",
+                "V 2026-03-16T00:00 2026-03-19T00:00 day",
+            ),
+        ],
+    );
+}

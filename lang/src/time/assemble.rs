@@ -199,17 +199,17 @@ pub(crate) fn expressions(tokens: &[Token], atoms: &[Placed]) -> Vec<Found> {
                 .get(last.end..placed.first)
                 .is_some_and(|gap| gap.iter().all(is_filler));
             if !gap_is_filler {
-                assemble_group(&group, &mut found);
+                assemble_group(tokens, &group, &mut found);
                 group.clear();
             }
         }
         group.push(placed);
     }
-    assemble_group(&group, &mut found);
+    assemble_group(tokens, &group, &mut found);
     found
 }
 
-fn assemble_group(group: &[&Placed], out: &mut Vec<Found>) {
+fn assemble_group(tokens: &[Token], group: &[&Placed], out: &mut Vec<Found>) {
     if group.is_empty() {
         return;
     }
@@ -270,10 +270,19 @@ fn assemble_group(group: &[&Placed], out: &mut Vec<Found>) {
         match items[k].value {
             Item::Connector(c) => {
                 let closes = |c2: Option<Connector>, opener: Connector| match opener {
-                    Connector::Between => {
-                        matches!(c2, Some(Connector::And | Connector::To | Connector::WeakTo))
-                    }
-                    _ => matches!(c2, Some(Connector::To | Connector::WeakTo)),
+                    Connector::Between => matches!(
+                        c2,
+                        Some(
+                            Connector::And
+                                | Connector::To
+                                | Connector::WeakTo
+                                | Connector::Target
+                        )
+                    ),
+                    _ => matches!(
+                        c2,
+                        Some(Connector::To | Connector::WeakTo | Connector::Target)
+                    ),
                 };
                 if matches!(
                     c,
@@ -296,6 +305,32 @@ fn assemble_group(group: &[&Placed], out: &mut Vec<Found>) {
                         push(&mut exprs, Expr::Before(a), span(k, k + 1));
                         k += 2;
                     }
+                    // "move it to Friday at 11", "push it to 4pm": where to, not until when.
+                    (Connector::Target, Some(mut b)) => {
+                        let (first, end) = span(k + 1, k + 1);
+                        if let Some(t) = b.time.as_mut()
+                            && t.bare
+                            && ends_clause(tokens, end)
+                        {
+                            // "move it to 3": the hour the booking goes to.
+                            t.bare = false;
+                        }
+                        let previous = exprs.last_mut().filter(|e| k > 0 && e.end == items[k - 1].end);
+                        match previous {
+                            Some(Spanned {
+                                value: Expr::Moment(a),
+                                end: prev_end,
+                                ..
+                            }) if merge_moments(a, &b).is_some() => {
+                                if let Some(merged) = merge_moments(a, &b) {
+                                    *a = merged;
+                                    *prev_end = end;
+                                }
+                            }
+                            _ => push(&mut exprs, Expr::Moment(b), (first, end)),
+                        }
+                        k += 2;
+                    }
                     (Connector::After, None) => {
                         if let Some(Spanned {
                             value: Item::Relative(Relative::In(s)),
@@ -316,7 +351,10 @@ fn assemble_group(group: &[&Placed], out: &mut Vec<Found>) {
                 }
             }
             Item::Moment(a) => {
-                if matches!(connector_at(k + 1), Some(Connector::To | Connector::WeakTo))
+                if matches!(
+                    connector_at(k + 1),
+                    Some(Connector::To | Connector::WeakTo | Connector::Target)
+                )
                     && let Some(b) = moment_at(k + 2)
                     && ranges_pair(&a, &b)
                 {
@@ -393,6 +431,35 @@ fn assemble_group(group: &[&Placed], out: &mut Vec<Found>) {
             });
         }
     }
+}
+
+/// Whether the expression ending before token `end` closes its clause: the message ends,
+/// punctuation follows, or a word that cannot be a counted noun ("to 3 instead").
+fn ends_clause(tokens: &[Token], end: usize) -> bool {
+    match tokens.get(end) {
+        None => true,
+        Some(t) if !t.is_word() => !t.is_number(),
+        Some(t) => matches!(
+            t.text.as_str(),
+            "instead" | "please" | "pls" | "plz" | "then" | "thanks" | "thx" | "if" | "and"
+        ),
+    }
+}
+
+/// Two moments naming different parts of one point: "tomorrow" and "at 5".
+fn merge_moments(a: &Moment, b: &Moment) -> Option<Moment> {
+    if (a.date.is_some() && b.date.is_some())
+        || (a.time.is_some() && b.time.is_some())
+        || (a.part.is_some() && b.part.is_some())
+    {
+        return None;
+    }
+    Some(Moment {
+        date: a.date.or(b.date),
+        time: a.time.or(b.time),
+        part: a.part.or(b.part),
+        part_marked: a.part_marked || b.part_marked,
+    })
 }
 
 /// A moment followed by "to"/"-" and another moment forms a range only if both are times

@@ -327,7 +327,8 @@ impl<'t> Grammar<'t> {
             "and" | "y" | "&" => (Connector::And, i + 1),
             "from" | "desde" => (Connector::From, self.skip(i + 1, &["las", "la", "el"], 1)),
             "de" | "del" => (Connector::WeakFrom, i + 1),
-            "to" | "till" | "til" | "until" | "untill" | "thru" | "through" | "hasta" => {
+            "to" => (Connector::Target, i + 1),
+            "till" | "til" | "until" | "untill" | "thru" | "through" | "hasta" => {
                 (Connector::To, self.skip(i + 1, &["las", "la", "el"], 1))
             }
             "a" | "al" => (Connector::WeakTo, self.skip(i + 1, &["las", "la"], 1)),
@@ -813,15 +814,14 @@ impl<'t> Grammar<'t> {
                 break;
             }
         }
-        if !(cued || explicit || allow_bare) {
+        if !(cued || explicit) {
             // A following part of day is a cue ("5 de la tarde", "8 tonight").
             let part_follows = self
                 .part_of_day_at(end)
                 .is_some_and(|(_, marked, _)| marked)
                 || self.date_part_at(end).is_some()
                 || self.is_any(end, &["tonight", "tonite"]);
-            let range_follows = self.range_partner_follows(end);
-            if !(part_follows || range_follows) {
+            if !(allow_bare || part_follows || self.range_partner_follows(end)) {
                 return None;
             }
             time.bare = !part_follows;
@@ -1736,13 +1736,14 @@ impl<'t> Grammar<'t> {
         ))
     }
 
-    /// "el 3", "the 15th", "on the 1st", "el día 20".
+    /// "el 3", "the 15th", "on the 1st", "el día 20", "al 15".
     fn day_of_month_at(&self, i: usize) -> Option<(DateSpec, usize)> {
         let (cue, j) = if let Some(j) = self.seq(i, &["on", "the"]) {
             (true, j)
         } else if let Some(j) = self.seq(i, &["el", "dia"]) {
             (true, j)
-        } else if self.is_any(i, &["el", "the", "dia"]) {
+        } else if self.is_any(i, &["el", "the", "dia", "al"]) {
+            // "al 15": the day a booking moves to.
             (true, i + 1)
         } else {
             (false, i)

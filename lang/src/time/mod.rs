@@ -225,8 +225,11 @@ pub(crate) enum Connector {
     From,
     /// "de" before a time: opens a range only when "a" closes it ("de 9 a 11").
     WeakFrom,
-    /// "to", "till", "-", "hasta": closes a range, or an upper bound when alone.
+    /// "till", "until", "-", "hasta": closes a range, or an upper bound when alone.
     To,
+    /// "to": closes a range; alone it names a target ("move it to Friday at 11"), never
+    /// an upper bound.
+    Target,
     /// "a", "al": closes a range, nothing on its own.
     WeakTo,
     /// "after", "después de", "a partir de".
