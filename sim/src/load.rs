@@ -186,7 +186,7 @@ pub async fn run(sandbox: &Sandbox, options: &LoadOptions) -> (LoadReport, Vec<O
     let report = LoadReport {
         command: String::new(),
         machine: machine(),
-        workers: 0,
+        workers: sandbox.workers,
         partitions: sandbox.partitions,
         businesses: businesses.len(),
         elapsed,

@@ -272,7 +272,6 @@ async fn main() -> anyhow::Result<()> {
             };
             let (mut report, _) = sim::load::run(&sandbox, &options).await;
             report.command = command;
-            report.workers = workers;
             finish(sandbox).await;
             print!("{report}");
             if !report.audit_passed() {

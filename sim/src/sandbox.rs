@@ -40,6 +40,7 @@ pub struct Sandbox {
     pub world: World,
     pub namespace: String,
     pub partitions: u16,
+    pub workers: usize,
     services: Services,
     tenants_dir: PathBuf,
 }
@@ -114,6 +115,7 @@ impl Sandbox {
             world: options.world,
             namespace,
             partitions: options.partitions,
+            workers,
             services: options.services,
             tenants_dir,
         };
