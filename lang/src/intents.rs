@@ -90,6 +90,39 @@ const BOOK: Phrases = &[
     ("another appointment", 0.8),
     ("a table", 0.6),
     ("una mesa", 0.6),
+    // Asking to be fitted in.
+    ("get me in", 1.0),
+    ("put me down", 1.0),
+    ("pencil me", 1.1),
+    ("book me", 0.4),
+    ("arrange", 0.6),
+    ("concertar", 0.8),
+    ("querria", 0.4),
+    ("queria", 0.4),
+    ("love to", 0.3),
+    ("hoping to", 0.3),
+    ("grab a", 0.4),
+    ("see someone", 0.8),
+    ("book it", -0.7),
+    // Services customers name when asking for one.
+    ("trim", 0.4),
+    ("cut", 0.3),
+    ("colour", 0.3),
+    ("color", 0.3),
+    ("consultation", 0.6),
+    ("facial", 0.4),
+    ("massage", 0.4),
+    ("masaje", 0.4),
+    ("manicure", 0.4),
+    ("manicura", 0.4),
+    ("pedicure", 0.4),
+    ("pedicura", 0.4),
+    ("cleaning", 0.3),
+    ("limpieza", 0.3),
+    ("spot", 0.4),
+    ("hair done", 0.6),
+    ("nails done", 0.6),
+    ("unas", 0.3),
 ];
 
 const RESCHEDULE: Phrases = &[
@@ -142,6 +175,10 @@ const RESCHEDULE: Phrases = &[
     ("instead", 0.7),
     ("rather", 0.4),
     ("later instead", 0.4),
+    ("make it later", 1.0),
+    ("make it earlier", 1.0),
+    ("an earlier", 0.6),
+    ("a later", 0.6),
     ("can we do", 0.3),
     ("se puede cambiar", 0.6),
     ("pasar al", 0.9),
@@ -248,6 +285,9 @@ const CONFIRM: Phrases = &[
     ("eso es", 1.0),
     ("venga", 0.9),
     ("agreed", 1.0),
+    ("agree", 1.0),
+    ("affirmative", 1.2),
+    ("asi es", 1.1),
     ("deal", 0.8),
     ("go ahead", 1.0),
     ("do it", 0.7),
@@ -280,6 +320,9 @@ const CONFIRM: Phrases = &[
 const DECLINE: Phrases = &[
     ("no", 0.8),
     ("nope", 1.3),
+    ("nop", 1.2),
+    ("que va", 1.3),
+    ("not for me", 1.3),
     ("nah", 1.2),
     ("no thanks", 1.4),
     ("no thank you", 1.4),
@@ -325,6 +368,8 @@ const ASK_AVAILABILITY: Phrases = &[
     ("libre", 0.8),
     ("libres", 0.8),
     ("opening", 0.9),
+    ("opening hours", -1.4),
+    ("horario de apertura", -1.2),
     ("openings", 1.1),
     ("any slots", 1.2),
     ("slots", 0.8),
@@ -332,7 +377,7 @@ const ASK_AVAILABILITY: Phrases = &[
     ("sitio", 0.5),
     ("space", 0.4),
     ("room for", 0.5),
-    ("do you have", 0.6),
+    ("do you have", 0.5),
     ("have anything", 0.9),
     ("got anything", 0.9),
     ("anything", 0.3),
@@ -429,6 +474,7 @@ const HUMAN: Phrases = &[
     ("person", 1.1),
     ("persona", 1.1),
     ("real person", 1.6),
+    ("see someone", -0.6),
     ("persona real", 1.6),
     ("agent", 1.1),
     ("agente", 1.1),
@@ -725,6 +771,12 @@ const OTHER_DOMAIN: &[&str] = &[
     "invoice",
     "salary",
     "nomina",
+    "bank",
+    "banco",
+    "iphone",
+    "click",
+    "crypto",
+    "bitcoin",
 ];
 
 /// Words that anchor a message to this business's bookings even among other vocabulary.
@@ -781,6 +833,24 @@ static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
                 if !words.contains(&w) {
                     words.push(w);
                 }
+            }
+        }
+    }
+    for class in [
+        BOOKING_NOUNS,
+        REMOVE_WORDS,
+        CHANGE_WORDS,
+        ATTEND_WORDS,
+        WANT_WORDS,
+        NEGATIONS,
+        MESSAGE_NOUNS,
+        CONTACT_NOUNS,
+        FULLNESS,
+        BOOKED_WORDS,
+    ] {
+        for w in class {
+            if !words.contains(w) {
+                words.push(w);
             }
         }
     }
@@ -941,6 +1011,439 @@ fn phrase_scores(words: &[String]) -> Vec<(IntentName, f32)> {
     scores
 }
 
+// ----- frames: word classes around a verb -------------------------------------------------
+//
+// Phrases catch fixed wordings; frames catch the grammar around them: a verb class, what it
+// applies to (a booking, the customer's messages, the customer) and whether it is negated.
+// "scrap my appointment", "bórrame la cita" and "drop my booking" are one frame (remove + a
+// booking), as are "i won't be coming" and "no asistiré" (negation + attend).
+
+/// Nouns naming a booking.
+const BOOKING_NOUNS: &[&str] = &[
+    "appointment",
+    "appointments",
+    "appt",
+    "appts",
+    "booking",
+    "bookings",
+    "reservation",
+    "reservations",
+    "slot",
+    "slots",
+    "session",
+    "cita",
+    "citas",
+    "reserva",
+    "reservas",
+    "turno",
+    "turnos",
+    "sesion",
+    "consulta",
+    "visita",
+];
+
+/// Verbs that remove something (lemmas as prefixes, forms as whole words).
+const REMOVE_STEMS: &[&str] = &["cancel", "anul", "borr", "elimin", "desconvoc", "suprim"];
+const REMOVE_WORDS: &[&str] = &[
+    "scrap", "drop", "remove", "delete", "erase", "quita", "quitar", "quitame", "quitadme",
+    "quitala", "take",
+];
+
+/// Verbs that move or change something.
+const CHANGE_STEMS: &[&str] = &[
+    "reschedul",
+    "reprogram",
+    "reagend",
+    "rebook",
+    "rearrang",
+    "postpon",
+    "pospon",
+    "aplaz",
+    "cambi",
+    "modific",
+    "muev",
+    "mover",
+    "adelant",
+    "retras",
+    "atras",
+];
+const CHANGE_WORDS: &[&str] = &[
+    "change", "changing", "move", "moving", "switch", "swap", "shift", "push", "amend", "modify",
+    "pasar", "pasarla", "pasarlo", "pasamela",
+];
+/// Imperatives with clitics, kept out of the typo lexicon so that "pasado" stays itself.
+const CHANGE_CLITICS: &[&str] = &["pasala", "pasalo", "pasame", "pasamelo"];
+
+/// Verbs of turning up.
+const ATTEND_WORDS: &[&str] = &[
+    "come",
+    "coming",
+    "attend",
+    "attending",
+    "go",
+    "going",
+    "ir",
+    "ire",
+    "iremos",
+    "venir",
+    "vendre",
+    "asistir",
+    "asistire",
+    "acudir",
+    "acudire",
+    "pasarme",
+];
+
+/// Wanting or needing.
+const WANT_WORDS: &[&str] = &[
+    "want",
+    "need",
+    "wanna",
+    "quiero",
+    "necesito",
+    "queremos",
+    "necesitamos",
+    "quiere",
+];
+
+/// Negation words (contractions lose their apostrophe in tokenisation).
+const NEGATIONS: &[&str] = &[
+    "not", "dont", "doesnt", "didnt", "wont", "cant", "cannot", "never", "unable", "no", "nunca",
+    "tampoco", "isnt", "aint", "wouldnt", "couldnt",
+];
+
+/// The customer's messages, as something to stop or resume.
+const MESSAGE_NOUNS: &[&str] = &[
+    "message",
+    "messages",
+    "msgs",
+    "texts",
+    "text",
+    "reminders",
+    "reminder",
+    "notifications",
+    "notification",
+    "alerts",
+    "sms",
+    "messaging",
+    "texting",
+    "contacting",
+    "mensajes",
+    "mensaje",
+    "recordatorios",
+    "recordatorio",
+    "notificaciones",
+    "avisos",
+    "whatsapps",
+    "whatsapp",
+];
+
+/// Where a customer's contact details are kept.
+const CONTACT_NOUNS: &[&str] = &["list", "lista", "number", "numero", "contacts", "contactos"];
+
+/// Words for "again".
+const AGAIN: &[&str] = &["again", "back", "otra", "nuevo", "volver", "vuelvo"];
+
+/// Words that mean the booking is full or has space left.
+const FULLNESS: &[&str] = &[
+    "full",
+    "fully",
+    "completos",
+    "completo",
+    "llenos",
+    "lleno",
+    "left",
+    "quedan",
+    "queda",
+];
+
+/// Past or possessive booking words: "did i book", "reservé", "booked".
+const BOOKED_WORDS: &[&str] = &["booked", "reserve", "reservado", "pedi", "reservamos"];
+
+fn in_class(word: &str, words: &[&str], stems: &[&str]) -> bool {
+    words.contains(&word) || stems.iter().any(|s| word.starts_with(s))
+}
+
+fn is_booking_noun(word: &str) -> bool {
+    BOOKING_NOUNS.contains(&word)
+}
+
+fn is_negation(word: &str) -> bool {
+    NEGATIONS.contains(&word)
+}
+
+/// Whether a negation stands within `window` words before position `i`, with no clause
+/// break in between ("but", "pero").
+fn negated_at(words: &[String], i: usize, window: usize) -> bool {
+    let from = i.saturating_sub(window);
+    for w in words[from..i].iter().rev() {
+        if matches!(w.as_str(), "but" | "pero" | "sino" | "although" | "aunque") {
+            return false;
+        }
+        if is_negation(w) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Evidence from frames, per intent, added to the phrase scores.
+fn frame_scores(words: &[String], is_question: bool) -> Vec<(IntentName, f32)> {
+    let mut out: Vec<(IntentName, f32)> = Vec::new();
+    // Questions without a question mark start with an auxiliary or a question word.
+    let is_question = is_question
+        || words.first().is_some_and(|w| {
+            matches!(
+                w.as_str(),
+                "do" | "does"
+                    | "did"
+                    | "is"
+                    | "are"
+                    | "am"
+                    | "have"
+                    | "has"
+                    | "can"
+                    | "could"
+                    | "when"
+                    | "whens"
+                    | "what"
+                    | "whats"
+                    | "which"
+                    | "where"
+                    | "how"
+                    | "cuando"
+                    | "que"
+                    | "cual"
+                    | "donde"
+                    | "como"
+                    | "tengo"
+                    | "hay"
+                    | "esta"
+                    | "sigue"
+            )
+        });
+    let has = |class: &[&str]| words.iter().any(|w| class.contains(&w.as_str()));
+    let booking_noun = words.iter().any(|w| is_booking_noun(w));
+    let possessive_booking = words.windows(2).any(|p| {
+        matches!(p[0].as_str(), "my" | "mi" | "mis" | "our" | "nuestra") && is_booking_noun(&p[1])
+    }) || words
+        .windows(3)
+        .any(|p| matches!(p[0].as_str(), "my" | "mi" | "mis") && is_booking_noun(&p[2]));
+    let about_messages = has(MESSAGE_NOUNS) || words.iter().any(|w| w.starts_with("escrib"));
+    let mut change_verb = false;
+    let mut remove_verb = false;
+
+    for (i, w) in words.iter().enumerate() {
+        let w = w.as_str();
+        let negated = negated_at(words, i, 3);
+        let next = words.get(i + 1).map(String::as_str).unwrap_or("");
+        // Remove + a booking: cancel; remove + me / my number / the list: opt out.
+        let takes_off = w != "take" || words[i + 1..].iter().take(4).any(|o| o == "off");
+        if in_class(w, REMOVE_WORDS, REMOVE_STEMS) && takes_off {
+            let object_is_contact = words[i + 1..]
+                .iter()
+                .take(4)
+                .any(|o| CONTACT_NOUNS.contains(&o.as_str()));
+            if negated {
+                // "no quiero cancelar", "don't cancel": not a cancellation.
+                out.push((IntentName::Cancel, -1.4));
+                out.push((IntentName::Decline, 0.4));
+            } else if object_is_contact && !booking_noun {
+                out.push((IntentName::OptOut, 1.6));
+                out.push((IntentName::Cancel, -0.8));
+            } else if booking_noun || w.starts_with("cancel") || w.starts_with("anul") {
+                remove_verb = true;
+                out.push((IntentName::Cancel, 0.9));
+            }
+        }
+        // Change + a booking (or a pronoun standing for it): reschedule.
+        let brings = w == "bring"
+            && words[i + 1..]
+                .iter()
+                .take(4)
+                .any(|o| matches!(o.as_str(), "forward" | "back" | "earlier" | "later"));
+        if (in_class(w, CHANGE_WORDS, CHANGE_STEMS) || CHANGE_CLITICS.contains(&w) || brings)
+            && !negated
+        {
+            let object = words[i + 1..].iter().take(5).any(|o| {
+                is_booking_noun(o)
+                    || matches!(
+                        o.as_str(),
+                        "it" | "me"
+                            | "la"
+                            | "lo"
+                            | "time"
+                            | "day"
+                            | "date"
+                            | "hora"
+                            | "dia"
+                            | "fecha"
+                    )
+            }) || w.ends_with("la")
+                || w.ends_with("lo")
+                || w.ends_with("melo")
+                || w.ends_with("mela");
+            if object || booking_noun {
+                change_verb = true;
+                out.push((IntentName::Reschedule, 0.9));
+            }
+        }
+        // Negated attendance: "i won't be coming", "no asistiré", "not able to make it".
+        let attends = ATTEND_WORDS.contains(&w)
+            || (w == "make" && next == "it")
+            || (w == "be" && next == "there");
+        if attends && negated_at(words, i, 4) {
+            out.push((IntentName::Cancel, 1.1));
+        }
+        // Not wanting or needing a booking any more: "I don't need the appointment anymore",
+        // "ya no quiero la cita".
+        if WANT_WORDS.contains(&w) && negated {
+            let wants_booking = words[i + 1..].iter().take(4).any(|o| is_booking_noun(o));
+            if wants_booking {
+                out.push((IntentName::Cancel, 1.2));
+                out.push((IntentName::Book, -1.0));
+            } else if about_messages {
+                out.push((IntentName::OptOut, 1.4));
+            } else {
+                out.push((IntentName::Decline, 0.5));
+            }
+        }
+        // Negated agreement: "that's not right", "i don't think so", "no creo".
+        if negated_at(words, i, 2)
+            && matches!(
+                w,
+                "right"
+                    | "correct"
+                    | "think"
+                    | "creo"
+                    | "suit"
+                    | "suits"
+                    | "good"
+                    | "fine"
+                    | "ok"
+                    | "okay"
+                    | "bien"
+                    | "correcto"
+            )
+        {
+            out.push((IntentName::Decline, 0.9));
+        }
+    }
+
+    // Stopping or resuming the messages themselves.
+    if about_messages {
+        let again = has(AGAIN);
+        let stops = words.iter().enumerate().any(|(i, w)| {
+            matches!(
+                w.as_str(),
+                "stop"
+                    | "quit"
+                    | "para"
+                    | "parad"
+                    | "paren"
+                    | "dejad"
+                    | "deja"
+                    | "dejen"
+                    | "basta"
+                    | "more"
+                    | "mas"
+                    | "anymore"
+            ) || ((w == "send"
+                || w == "sending"
+                || w.starts_with("mand")
+                || w.starts_with("envi")
+                || w.starts_with("escrib")
+                || w.starts_with("recib"))
+                && negated_at(words, i, 3))
+        });
+        let resumes = words.iter().any(|w| {
+            matches!(
+                w.as_str(),
+                "start" | "get" | "receive" | "send" | "sending" | "turn" | "want" | "quiero"
+            ) || w.starts_with("recib")
+                || w.starts_with("activ")
+                || w.starts_with("envi")
+                || w.starts_with("mand")
+        });
+        if again && resumes && !words.iter().any(|w| is_negation(w)) {
+            out.push((IntentName::OptIn, 1.5));
+        } else if stops {
+            out.push((IntentName::OptOut, 1.5));
+        }
+    }
+    if words.iter().any(|w| w == "opt") {
+        if words.iter().any(|w| w == "in") {
+            out.push((IntentName::OptIn, 1.5));
+        } else if words.iter().any(|w| w == "out") {
+            out.push((IntentName::OptOut, 1.5));
+        }
+    }
+    if words
+        .iter()
+        .any(|w| w.starts_with("suscrib") || w.starts_with("subscri"))
+        && !words
+            .iter()
+            .any(|w| w.starts_with("unsub") || w.starts_with("cancel"))
+    {
+        out.push((IntentName::OptIn, 1.0));
+    }
+
+    // Asking about one's own booking: "show me my upcoming appointments", "¿tengo alguna
+    // cita?", "what day did i book for", "¿está confirmada mi reserva?".
+    if !change_verb && !remove_verb {
+        // "do i have an appointment", "¿qué citas tengo?"; not "could i have an appointment",
+        // which asks for one.
+        let holds = words.iter().enumerate().any(|(i, w)| {
+            let near = &words[i.saturating_sub(3)..(i + 4).min(words.len())];
+            let requested = words[i.saturating_sub(2)..i].iter().any(|o| {
+                matches!(
+                    o.as_str(),
+                    "can" | "could" | "may" | "would" | "to" | "puedo" | "podria" | "quiero"
+                )
+            });
+            matches!(w.as_str(), "tengo" | "tenemos" | "have" | "got")
+                && near.iter().any(|o| is_booking_noun(o))
+                && !negated_at(words, i, 2)
+                && !requested
+        });
+        let booked = |w: &str| BOOKED_WORDS.contains(&w);
+        // "did i book", "have i booked", "i booked".
+        let booked_past = words.windows(3).any(|p| {
+            matches!(p[0].as_str(), "did" | "have" | "had")
+                && matches!(p[1].as_str(), "i" | "we")
+                && (p[2] == "book" || booked(&p[2]))
+        }) || words.windows(2).any(|p| p[0] == "i" && booked(&p[1]))
+            || words
+                .iter()
+                .any(|w| BOOKED_WORDS.contains(&w.as_str()) && is_question);
+        if booked_past {
+            out.push((IntentName::MyBooking, 1.2));
+            out.push((IntentName::Book, -1.0));
+        }
+        if holds && (is_question || possessive_booking) {
+            out.push((IntentName::MyBooking, 0.8));
+        }
+        if possessive_booking
+            && (is_question
+                || words.iter().any(|w| {
+                    matches!(w.as_str(), "upcoming" | "show" | "pendientes" | "consultar")
+                        || w.starts_with("confirmad")
+                        || w.starts_with("confirmed")
+                }))
+        {
+            out.push((IntentName::MyBooking, 0.6));
+            out.push((IntentName::Confirm, -0.8));
+        }
+    }
+
+    // Fullness: "are you fully booked", "¿estáis completos?", "any appointments left".
+    if words.iter().any(|w| FULLNESS.contains(&w.as_str())) && (is_question || booking_noun) {
+        out.push((IntentName::AskAvailability, 0.9));
+        out.push((IntentName::MyBooking, -0.5));
+    }
+    out
+}
+
 /// What the rest of the understanding found, which shifts intent evidence.
 pub(crate) struct Signals {
     /// A date/time expression was found.
@@ -966,6 +1469,9 @@ const WHOLE_MESSAGE_COMMANDS: &[(&str, IntentName)] = &[
     ("subscribe", IntentName::OptIn),
     ("unstop", IntentName::OptIn),
     ("resume", IntentName::OptIn),
+    ("morning", IntentName::Greeting),
+    ("afternoon", IntentName::Greeting),
+    ("evening", IntentName::Greeting),
 ];
 
 const INTENT_THRESHOLD: f32 = 0.5;
@@ -989,6 +1495,11 @@ pub(crate) fn classify(tokens: &[Token], signals: &Signals) -> Vec<Intent> {
     let is_question = tokens.iter().any(|t| t.is_punct('?') || t.is_punct('¿'));
 
     let mut scores: Vec<(IntentName, f32)> = phrase_scores(&words);
+    for (name, delta) in frame_scores(&words, is_question) {
+        if let Some(entry) = scores.iter_mut().find(|(n, _)| *n == name) {
+            entry.1 += delta;
+        }
+    }
     let score = |scores: &[(IntentName, f32)], name: IntentName| {
         scores
             .iter()
@@ -1059,7 +1570,69 @@ pub(crate) fn classify(tokens: &[Token], signals: &Signals) -> Vec<Intent> {
         scale(&mut scores, IntentName::Greeting, 0.7);
     }
 
-    let other_domain = words.iter().any(|w| OTHER_DOMAIN.contains(&w.as_str()));
+    // Party size: "para dos personas", "for 4 people" is a booking detail, not a person
+    // to talk to.
+    let party = tokens.iter().enumerate().any(|(i, t)| {
+        matches!(
+            t.text.as_str(),
+            "people" | "persons" | "personas" | "pax" | "guests" | "comensales"
+        ) && i > 0
+            && tokens.get(i - 1).is_some_and(|p| {
+                p.is_number()
+                    || matches!(
+                        p.text.as_str(),
+                        "two"
+                            | "three"
+                            | "four"
+                            | "five"
+                            | "six"
+                            | "dos"
+                            | "tres"
+                            | "cuatro"
+                            | "cinco"
+                            | "seis"
+                    )
+            })
+    });
+    if party {
+        scale(&mut scores, IntentName::Human, 0.0);
+        add(&mut scores, IntentName::Book, 0.6);
+    }
+    // Questions about opening hours are information, not a request for a slot.
+    let about_hours = words.iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "open"
+                | "opening"
+                | "close"
+                | "closing"
+                | "closed"
+                | "abris"
+                | "abren"
+                | "abre"
+                | "apertura"
+                | "cierre"
+        ) || w.starts_with("cerr")
+            || w.starts_with("cierr")
+    }) && [
+        "what time",
+        "a que hora",
+        "hours",
+        "horario",
+        "hasta que hora",
+        "until when",
+    ]
+    .iter()
+    .any(|p| phrase_occurs(&words, p));
+    if about_hours {
+        for name in [IntentName::Book, IntentName::AskAvailability] {
+            scale(&mut scores, name, 0.2);
+        }
+    }
+    let weather = ["que tiempo", "tiempo hace", "tiempo hara", "tiempo va"]
+        .iter()
+        .any(|p| phrase_occurs(&words, p));
+    let other_domain = weather || words.iter().any(|w| OTHER_DOMAIN.contains(&w.as_str()));
     let anchored = signals.has_service
         || words
             .iter()
@@ -1079,6 +1652,12 @@ pub(crate) fn classify(tokens: &[Token], signals: &Signals) -> Vec<Intent> {
 
     if signals.has_service {
         add(&mut scores, IntentName::Book, 0.5);
+    }
+    // "free", "do you have" ask about slots only when a time or a booking is in view:
+    // "do you have parking", "a free iphone" do not.
+    let booking_noun = words.iter().any(|w| is_booking_noun(w));
+    if !signals.has_time && !booking_noun && score(&scores, IntentName::AskAvailability) < 1.2 {
+        scale(&mut scores, IntentName::AskAvailability, 0.5);
     }
     if signals.has_choice {
         add(&mut scores, IntentName::Confirm, 0.6);
@@ -1121,7 +1700,7 @@ pub(crate) fn classify(tokens: &[Token], signals: &Signals) -> Vec<Intent> {
 
     // A date or time is booking evidence when nothing else explains the message: "mañana a
     // las 5", "tmrw after 4?". It goes to whichever booking intent the words already chose.
-    let about_bookings = !other_domain || anchored;
+    let about_bookings = (!other_domain || anchored) && !about_hours;
     if signals.has_time && about_bookings {
         let ask = score(&scores, IntentName::AskAvailability);
         let directed = [

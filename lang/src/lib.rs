@@ -64,7 +64,8 @@ pub fn understand(text: &str, ctx: &Context<'_>) -> Understanding {
         })
         .sum();
     let signals = intents::Signals {
-        has_time: !whens.is_empty(),
+        // Only a time still to come is evidence of a booking ("hace un día" is not).
+        has_time: whens.iter().any(|(w, _, _)| !w.in_past),
         time_coverage: time_words as f32 / content_words as f32,
         has_service: service.is_some(),
         has_choice: picked.is_some(),

@@ -237,3 +237,33 @@ fn services_and_staff_are_matched_tolerantly() {
     assert_eq!(read("con laurra a las 5"), (None, Some(0)));
     assert_eq!(read("hola"), (None, None));
 }
+
+/// Frames: a verb class, what it applies to, and whether it is negated.
+#[test]
+fn negation_and_verb_frames() {
+    use IntentName::*;
+    check_intents(&[
+        ("no quiero cancelar", Decline),
+        ("don't cancel it", Other),
+        ("I don't need an appointment anymore", Cancel),
+        ("ya no necesito la cita", Cancel),
+        ("i won't be coming on thursday", Cancel),
+        ("no asistiré el lunes", Cancel),
+        ("scrap my booking", Cancel),
+        ("bórrame la cita", Cancel),
+        ("take me off your list", OptOut),
+        ("quitadme de la lista", OptOut),
+        ("no quiero cancelar, quiero cambiarla al lunes", Reschedule),
+        ("can we switch my appointment to the morning", Reschedule),
+        ("quiero modificar la reserva", Reschedule),
+        ("stop texting me", OptOut),
+        ("send me the reminders again", OptIn),
+        ("that's not correct", Decline),
+        ("do you have parking", Other),
+        ("what time do you close", Other),
+        ("a table for 6 people tonight", Book),
+        ("what time did i book", MyBooking),
+        ("could I have an appointment on monday", Book),
+        ("para pasado mañana por la tarde", Book),
+    ]);
+}

@@ -287,3 +287,15 @@ fn a_y_al_tras_un_cambio_son_destino() {
         ],
     );
 }
+
+#[test]
+fn palabras_parecidas_a_un_mes_no_son_meses() {
+    check_table(
+        Lang::Es,
+        &[
+            ("¿a qué hora abrís?", "nothing"),
+            ("el mayor problema", "nothing"),
+            ("en abril", "I 2013-04-01T00:00 month"),
+        ],
+    );
+}

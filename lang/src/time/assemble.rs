@@ -273,10 +273,7 @@ fn assemble_group(tokens: &[Token], group: &[&Placed], out: &mut Vec<Found>) {
                     Connector::Between => matches!(
                         c2,
                         Some(
-                            Connector::And
-                                | Connector::To
-                                | Connector::WeakTo
-                                | Connector::Target
+                            Connector::And | Connector::To | Connector::WeakTo | Connector::Target
                         )
                     ),
                     _ => matches!(
@@ -315,7 +312,9 @@ fn assemble_group(tokens: &[Token], group: &[&Placed], out: &mut Vec<Found>) {
                             // "move it to 3": the hour the booking goes to.
                             t.bare = false;
                         }
-                        let previous = exprs.last_mut().filter(|e| k > 0 && e.end == items[k - 1].end);
+                        let previous = exprs
+                            .last_mut()
+                            .filter(|e| k > 0 && e.end == items[k - 1].end);
                         match previous {
                             Some(Spanned {
                                 value: Expr::Moment(a),
@@ -354,8 +353,7 @@ fn assemble_group(tokens: &[Token], group: &[&Placed], out: &mut Vec<Found>) {
                 if matches!(
                     connector_at(k + 1),
                     Some(Connector::To | Connector::WeakTo | Connector::Target)
-                )
-                    && let Some(b) = moment_at(k + 2)
+                ) && let Some(b) = moment_at(k + 2)
                     && ranges_pair(&a, &b)
                 {
                     push(&mut exprs, Expr::Range(a, b), span(k, k + 2));

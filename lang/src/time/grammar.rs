@@ -47,8 +47,13 @@ pub(crate) struct Grammar<'t> {
     fuzzy_weekday: Vec<Option<Weekday>>,
 }
 
+/// Everyday words one letter away from a month name ("¿a qué hora abrís?" is not April).
+const NOT_MONTHS: &[&str] = &[
+    "abris", "abrir", "mayor", "marco", "junta", "junto", "julia",
+];
+
 fn fuzzy_month_of(token: &Token) -> Option<u32> {
-    if !token.is_word() || token.text.len() < 5 {
+    if !token.is_word() || token.text.len() < 5 || NOT_MONTHS.contains(&token.text.as_str()) {
         return None;
     }
     MONTHS
