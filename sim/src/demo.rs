@@ -30,7 +30,10 @@ pub async fn run(
 ) -> DemoRun {
     let mut cast = demo_cast(hold);
     if !only.is_empty() {
-        cast.retain(|(persona, _)| only.iter().any(|name| name.eq_ignore_ascii_case(&persona.name)));
+        cast.retain(|(persona, _)| {
+            only.iter()
+                .any(|name| name.eq_ignore_ascii_case(&persona.name))
+        });
     }
     let pace = Pace {
         reply_timeout: Duration::from_secs(20),
@@ -89,7 +92,10 @@ pub async fn run(
                 outcome.persona.about,
                 outcome.ending.label()
             );
-            print!("{}", transcript::render(&outcome.lines, &outcome.persona.name));
+            print!(
+                "{}",
+                transcript::render(&outcome.lines, &outcome.persona.name)
+            );
             if let Some(failure) = &outcome.failure {
                 println!("   ✗ {}", failure.kind());
             }

@@ -193,8 +193,7 @@ impl Fleet {
         let scheduler_listener = TcpListener::bind("127.0.0.1:0").await?;
         let shutdown = stopped(&stop);
         tasks.push(tokio::spawn(async move {
-            if let Err(error) =
-                scheduler::run(scheduler_config, scheduler_listener, shutdown).await
+            if let Err(error) = scheduler::run(scheduler_config, scheduler_listener, shutdown).await
             {
                 eprintln!("sim: scheduler stopped: {error}");
             }
@@ -461,9 +460,14 @@ mod tests {
     async fn unreachable_services_are_named_in_one_line() {
         // Port 9 (discard) is closed on loopback on any sane machine.
         let services = Services::new("amqp://127.0.0.1:9/%2f", "redis://127.0.0.1:9");
-        let error = preflight(&services).await.expect_err("nothing listens on 9");
+        let error = preflight(&services)
+            .await
+            .expect_err("nothing listens on 9");
         let text = error.to_string();
-        assert!(text.starts_with("Redis is not reachable at redis://127.0.0.1:9"), "{text}");
+        assert!(
+            text.starts_with("Redis is not reachable at redis://127.0.0.1:9"),
+            "{text}"
+        );
         assert!(!text.contains('\n'));
     }
 }

@@ -191,10 +191,7 @@ pub async fn run(sandbox: &Sandbox, options: &LoadOptions) -> (LoadReport, Vec<O
         businesses: businesses.len(),
         elapsed,
         arrived: live.arrived.load(Ordering::Relaxed),
-        completed: outcomes
-            .iter()
-            .filter(|o| o.failure.is_none())
-            .count() as u64,
+        completed: outcomes.iter().filter(|o| o.failure.is_none()).count() as u64,
         endings: endings(&outcomes),
         customer_messages: messages.customer_messages,
         bot_messages: counters.accepted,
@@ -315,9 +312,17 @@ pub fn machine() -> String {
         .and_then(|info| {
             info.lines()
                 .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                })
         })
-        .map_or_else(String::new, |kib| format!(", {:.1} GiB RAM", kib / 1024.0 / 1024.0));
+        .map_or_else(String::new, |kib| {
+            format!(", {:.1} GiB RAM", kib / 1024.0 / 1024.0)
+        });
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|r| format!(", Linux {}", r.trim()))
         .unwrap_or_default();

@@ -104,6 +104,13 @@ enum Mode {
     /// Runs one worker from the environment (used by `load` for worker processes).
     #[command(hide = true)]
     FleetWorker,
+    /// Removes the queues and keys of a namespace a killed run left behind.
+    Clean {
+        #[command(flatten)]
+        common: Common,
+        /// The namespace printed at the start of the run, e.g. "sim_1ad98d08."
+        namespace: String,
+    },
 }
 
 fn init_logs(filter: &str) {
@@ -116,7 +123,7 @@ fn init_logs(filter: &str) {
 }
 
 /// Preflight then start; an unreachable service ends the process with one line.
-async fn start(common: &Common, options: SandboxOptions) -> anyhow::Result<Sandbox> {
+async fn start(options: SandboxOptions) -> anyhow::Result<Sandbox> {
     match preflight(&options.services).await {
         Ok(()) => {}
         Err(FleetError::Unreachable(line)) => {
@@ -125,8 +132,21 @@ async fn start(common: &Common, options: SandboxOptions) -> anyhow::Result<Sandb
         }
         Err(error) => return Err(error.into()),
     }
-    let _ = common;
-    Sandbox::start(options).await.context("starting the sandbox")
+    Sandbox::start(options)
+        .await
+        .context("starting the sandbox")
+}
+
+/// Runs `work` unless Ctrl-C or SIGTERM comes first; then None, so the caller still cleans
+/// up the run's queues and keys instead of leaving them behind.
+async fn interruptible<T>(work: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        done = work => Some(done),
+        _ = shared::shutdown::signal() => {
+            eprintln!("\nsim: interrupted; stopping the fleet and cleaning up");
+            None
+        }
+    }
 }
 
 async fn finish(sandbox: Sandbox) {
@@ -140,6 +160,16 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Mode::FleetWorker => sim::fleet::run_worker_role().await,
+        Mode::Clean { common, namespace } => {
+            if !namespace.starts_with("sim_") {
+                anyhow::bail!("only sandbox namespaces (sim_...) are cleaned");
+            }
+            let services = Services::new(&common.amqp_url, &common.redis_url);
+            for problem in sim::fleet::clean_up(&services, &namespace, common.partitions).await {
+                eprintln!("sim: clean-up: {problem}");
+            }
+            Ok(())
+        }
         Mode::Demo {
             common,
             hold_minutes,
@@ -149,20 +179,17 @@ async fn main() -> anyhow::Result<()> {
         } => {
             init_logs(&common.log);
             let hold_minutes = hold_minutes.max(1);
-            let sandbox = start(
-                &common,
-                SandboxOptions {
-                    services: Services::new(&common.amqp_url, &common.redis_url),
-                    world: World::demo(hold_minutes),
-                    workers,
-                    worker_mode: WorkerMode::InProcess,
-                    partitions: common.partitions,
-                    status_webhooks: true,
-                    generous_calcom: false,
-                    log_filter: common.log.clone(),
-                    prefetch: 32,
-                },
-            )
+            let sandbox = start(SandboxOptions {
+                services: Services::new(&common.amqp_url, &common.redis_url),
+                world: World::demo(hold_minutes),
+                workers,
+                worker_mode: WorkerMode::InProcess,
+                partitions: common.partitions,
+                status_webhooks: true,
+                generous_calcom: false,
+                log_filter: common.log.clone(),
+                prefetch: 32,
+            })
             .await?;
             println!(
                 "sim demo: ingress on {}, {workers} worker(s), scheduler, fake WhatsApp on {}, fake Cal.com on {} (namespace {})\n",
@@ -172,8 +199,11 @@ async fn main() -> anyhow::Result<()> {
                 sandbox.namespace
             );
             let hold = Duration::from_secs(u64::from(hold_minutes) * 60);
-            let run = sim::demo::run(&sandbox, hold, &only, Duration::from_millis(think_ms), true)
-                .await;
+            let demo = sim::demo::run(&sandbox, hold, &only, Duration::from_millis(think_ms), true);
+            let Some(run) = interruptible(demo).await else {
+                finish(sandbox).await;
+                std::process::exit(130);
+            };
             finish(sandbox).await;
             let failed = run
                 .outcomes
@@ -196,20 +226,17 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 Lang::En
             };
-            let sandbox = start(
-                &common,
-                SandboxOptions {
-                    services: Services::new(&common.amqp_url, &common.redis_url),
-                    world: World::demo(hold_minutes.max(1)),
-                    workers: 1,
-                    worker_mode: WorkerMode::InProcess,
-                    partitions: common.partitions,
-                    status_webhooks: true,
-                    generous_calcom: false,
-                    log_filter: common.log.clone(),
-                    prefetch: 32,
-                },
-            )
+            let sandbox = start(SandboxOptions {
+                services: Services::new(&common.amqp_url, &common.redis_url),
+                world: World::demo(hold_minutes.max(1)),
+                workers: 1,
+                worker_mode: WorkerMode::InProcess,
+                partitions: common.partitions,
+                status_webhooks: true,
+                generous_calcom: false,
+                log_filter: common.log.clone(),
+                prefetch: 32,
+            })
             .await?;
             let target = sandbox
                 .world
@@ -238,28 +265,29 @@ async fn main() -> anyhow::Result<()> {
         } => {
             init_logs(&common.log);
             let command = std::env::args().collect::<Vec<_>>().join(" ");
-            let sandbox = start(
-                &common,
-                SandboxOptions {
-                    services: Services::new(&common.amqp_url, &common.redis_url),
-                    world: World::load(businesses, calcom_every, 15),
-                    workers,
-                    worker_mode: if in_process {
-                        WorkerMode::InProcess
-                    } else {
-                        WorkerMode::Processes
-                    },
-                    partitions: common.partitions,
-                    status_webhooks: !no_status_webhooks,
-                    generous_calcom: true,
-                    log_filter: common.log.clone(),
-                    prefetch,
+            let sandbox = start(SandboxOptions {
+                services: Services::new(&common.amqp_url, &common.redis_url),
+                world: World::load(businesses, calcom_every, 15),
+                workers,
+                worker_mode: if in_process {
+                    WorkerMode::InProcess
+                } else {
+                    WorkerMode::Processes
                 },
-            )
+                partitions: common.partitions,
+                status_webhooks: !no_status_webhooks,
+                generous_calcom: true,
+                log_filter: common.log.clone(),
+                prefetch,
+            })
             .await?;
             eprintln!(
                 "sim load: {workers} worker(s){}, {businesses} businesses, {rate} customers/s for {duration}s (namespace {})",
-                if in_process { " in process" } else { " as processes" },
+                if in_process {
+                    " in process"
+                } else {
+                    " as processes"
+                },
                 sandbox.namespace
             );
             let options = LoadOptions {
@@ -270,7 +298,11 @@ async fn main() -> anyhow::Result<()> {
                 seed,
                 progress: true,
             };
-            let (mut report, _) = sim::load::run(&sandbox, &options).await;
+            let Some((mut report, _)) = interruptible(sim::load::run(&sandbox, &options)).await
+            else {
+                finish(sandbox).await;
+                std::process::exit(130);
+            };
             report.command = command;
             finish(sandbox).await;
             print!("{report}");

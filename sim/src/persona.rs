@@ -133,6 +133,9 @@ pub fn next_act(
             }
             match last.and_then(|message| button(message, id)) {
                 Some(button) => Next::Do(Act::Button(button), *expect),
+                // The hold went to someone else and the bot already lists other times:
+                // the tap's point is moot, the next beat deals with the list.
+                None if matches!(last, Some(Outbound::List { .. })) => Next::BeatDone,
                 None => Next::Stuck(format!("no \"{id}\" button to tap")),
             }
         }
@@ -197,10 +200,7 @@ pub fn ending_of(bot_texts: &[String], lang_hint: Lang) -> Option<Ending> {
         let texts = engine::texts::Texts::new(lang);
         [
             (prefix(&texts.booked("\u{0}")), Ending::Booked),
-            (
-                prefix(&texts.handoff_notice("\u{0}")),
-                Ending::HandedOff,
-            ),
+            (prefix(&texts.handoff_notice("\u{0}")), Ending::HandedOff),
             (texts.opted_out(), Ending::OptedOut),
             (texts.hold_released(), Ending::LeftWithoutBooking),
         ]
@@ -259,7 +259,9 @@ pub fn demo_cast(hold: Duration) -> Vec<(Persona, Lang)> {
                 about: "picks a time from the list, changes his mind, picks another".into(),
                 beats: vec![
                     say(
-                        &["Do you have anything for a haircut the day after tomorrow in the afternoon?"],
+                        &[
+                            "Do you have anything for a haircut the day after tomorrow in the afternoon?",
+                        ],
                         Expect::Offer,
                     ),
                     Beat::PickRow(Pick::First),
@@ -303,7 +305,10 @@ pub fn demo_cast(hold: Duration) -> Vec<(Persona, Lang)> {
                 lang: Lang::Es,
                 about: "reserva fisio para mañana a las 5".into(),
                 beats: vec![
-                    say(&["hola! quiero cita de fisio mañana a las 5"], Expect::Offer),
+                    say(
+                        &["hola! quiero cita de fisio mañana a las 5"],
+                        Expect::Offer,
+                    ),
                     Beat::Book(Pick::First),
                 ],
                 goal: Ending::Booked,
@@ -553,10 +558,20 @@ mod tests {
             ),
             Next::Do(Act::Button(b), Expect::Offer) if b.id == "other"
         ));
-        assert!(matches!(
+        assert_eq!(
             next_act(
                 &Beat::Tap("other", Expect::Offer),
                 Some(&times_list()),
+                0,
+                &mut rng()
+            ),
+            Next::BeatDone,
+            "a list instead of a proposal already offers other times"
+        );
+        assert!(matches!(
+            next_act(
+                &Beat::Tap("other", Expect::Offer),
+                Some(&text("Sorry, I didn't understand.")),
                 0,
                 &mut rng()
             ),
@@ -571,8 +586,14 @@ mod tests {
         let check = |texts: Vec<String>, expected: Option<Ending>| {
             assert_eq!(ending_of(&texts, Lang::En), expected, "{texts:?}");
         };
-        check(vec![en.booked("Haircut, Thu 15 Jan, 17:00")], Some(Ending::Booked));
-        check(vec![es.booked("Fisio, jue 15 ene, 17:00")], Some(Ending::Booked));
+        check(
+            vec![en.booked("Haircut, Thu 15 Jan, 17:00")],
+            Some(Ending::Booked),
+        );
+        check(
+            vec![es.booked("Fisio, jue 15 ene, 17:00")],
+            Some(Ending::Booked),
+        );
         check(vec![es.handoff_notice("Clínica")], Some(Ending::HandedOff));
         check(
             vec![en.hold_released(), es.opted_out()],

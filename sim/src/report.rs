@@ -107,10 +107,7 @@ pub fn audit_messages(
     let mut audit = MessageAudit::default();
     for outcome in outcomes {
         audit.customer_messages += outcome.messages_sent;
-        if matches!(
-            outcome.failure,
-            Some(crate::conversation::Failure::NoReply)
-        ) {
+        if matches!(outcome.failure, Some(crate::conversation::Failure::NoReply)) {
             audit.unanswered += 1;
         }
         audit.duplicated += duplicates(&outcome.received);
@@ -293,11 +290,7 @@ impl fmt::Display for LoadReport {
             writeln!(f, "worker RSS:     peak {}", rss.join(", "))?;
         }
         writeln!(f, "audit:")?;
-        writeln!(
-            f,
-            "  double bookings:            {}",
-            self.double_bookings
-        )?;
+        writeln!(f, "  double bookings:            {}", self.double_bookings)?;
         writeln!(
             f,
             "  bookings in calendars:      {} (confirmed to customers: {})",
@@ -332,7 +325,10 @@ mod tests {
         assert_eq!(latencies.percentile(50.0), Some(Duration::from_millis(50)));
         assert_eq!(latencies.percentile(95.0), Some(Duration::from_millis(95)));
         assert_eq!(latencies.percentile(99.0), Some(Duration::from_millis(99)));
-        assert_eq!(latencies.percentile(100.0), Some(Duration::from_millis(100)));
+        assert_eq!(
+            latencies.percentile(100.0),
+            Some(Duration::from_millis(100))
+        );
         assert_eq!(latencies.percentile(0.0), Some(Duration::from_millis(1)));
         let mut one = samples(&[7]);
         assert_eq!(one.percentile(99.0), Some(Duration::from_millis(7)));

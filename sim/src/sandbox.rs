@@ -78,7 +78,8 @@ impl Sandbox {
         )
         .await?;
 
-        let tenants_dir = std::env::temp_dir().join(format!("sim-{}", namespace.trim_end_matches('.')));
+        let tenants_dir =
+            std::env::temp_dir().join(format!("sim-{}", namespace.trim_end_matches('.')));
         std::fs::create_dir_all(&tenants_dir)?;
         let tenants_file = tenants_dir.join("tenants.toml");
         std::fs::write(&tenants_file, options.world.tenants_toml())?;

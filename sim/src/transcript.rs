@@ -81,7 +81,11 @@ pub fn render_bot(message: &Outbound, indent: &str) -> String {
             quick_reply_payloads,
             ..
         } if !quick_reply_payloads.is_empty() => {
-            let _ = write!(out, "\n{indent}[{} quick replies]", quick_reply_payloads.len());
+            let _ = write!(
+                out,
+                "\n{indent}[{} quick replies]",
+                quick_reply_payloads.len()
+            );
         }
         _ => {}
     }
@@ -174,9 +178,15 @@ mod tests {
             },
         ];
         let text = render(&lines, "Ana");
-        assert!(text.contains("[+  0.00s] Ana: haircut tomorrow at 5pm"), "{text}");
+        assert!(
+            text.contains("[+  0.00s] Ana: haircut tomorrow at 5pm"),
+            "{text}"
+        );
         assert!(text.contains("[+  0.84s] bot: Confirm Haircut"), "{text}");
         assert!(text.contains("[1] Confirm  [2] Other time   (Held for you for 1 min)"));
-        assert!(text.contains(" 1. Thu 15 Jan 12:00  (Haircut · 30 min · Maria)"), "{text}");
+        assert!(
+            text.contains(" 1. Thu 15 Jan 12:00  (Haircut · 30 min · Maria)"),
+            "{text}"
+        );
     }
 }

@@ -61,10 +61,22 @@ pub struct Business {
 /// Template names the sandbox approves for every business, per purpose:
 /// (purpose key, English name, Spanish name, body parameters, quick replies).
 const TEMPLATES: [(&str, &str, &str, usize, usize); 4] = [
-    ("reminder", "appointment_reminder", "recordatorio_cita", 3, 3),
+    (
+        "reminder",
+        "appointment_reminder",
+        "recordatorio_cita",
+        3,
+        3,
+    ),
     ("hold_expired", "hold_expired", "reserva_caducada", 2, 0),
     ("follow_up", "visit_follow_up", "seguimiento_visita", 2, 0),
-    ("reopen", "conversation_update", "novedad_conversacion", 1, 0),
+    (
+        "reopen",
+        "conversation_update",
+        "novedad_conversacion",
+        1,
+        0,
+    ),
 ];
 
 const EN_TEMPLATE_CODE: &str = "en_US";
@@ -121,9 +133,8 @@ impl World {
 
     /// The tenants file for the fleet, in the documented format (config/tenants.toml).
     pub fn tenants_toml(&self) -> String {
-        let mut out = String::from(
-            "# Written by the sandbox for one run; matches the fakes it started.\n",
-        );
+        let mut out =
+            String::from("# Written by the sandbox for one run; matches the fakes it started.\n");
         for business in &self.businesses {
             business.write_toml(&mut out, self.hold_minutes);
         }

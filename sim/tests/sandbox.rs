@@ -73,7 +73,11 @@ async fn demo_books_in_english_on_the_builtin_calendar_and_in_spanish_on_calcom(
     assert_eq!(run.outcomes.len(), 2);
     for outcome in &run.outcomes {
         let texts = bot_texts(outcome);
-        assert_eq!(outcome.failure, None, "{}: {texts:#?}", outcome.persona.name);
+        assert_eq!(
+            outcome.failure, None,
+            "{}: {texts:#?}",
+            outcome.persona.name
+        );
         assert_eq!(outcome.ending, Ending::Booked, "{texts:#?}");
         assert_eq!(outcome.messages_sent, 2, "a request and a confirm tap");
         assert_eq!(outcome.latencies.len(), 2, "both messages answered");
