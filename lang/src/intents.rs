@@ -799,12 +799,12 @@ const BOOKING_ANCHORS: &[&str] = &[
 ];
 
 struct Lexicon {
-    /// Every word used in a phrase (stems without the `*`), for typo correction.
-    words: Vec<&'static str>,
-    /// The same words, for exact lookup.
+    /// Every word used in a phrase or a frame (stems without the `*`), for exact lookup.
     exact: std::collections::HashSet<&'static str>,
     /// Squeezed form of each lexicon word to the word, for "yesss"/"graciass"-style input.
     squeezed: HashMap<String, &'static str>,
+    /// Words long enough to be typo targets (six letters or more), by first letter.
+    fuzzy_targets: HashMap<char, Vec<&'static str>>,
 }
 
 fn all_phrase_lists() -> [(IntentName, Phrases); 12] {
@@ -856,10 +856,16 @@ static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
     }
     let squeezed = words.iter().map(|w| (squeeze(w), *w)).collect();
     let exact = words.iter().copied().collect();
+    let mut fuzzy_targets: HashMap<char, Vec<&'static str>> = HashMap::new();
+    for w in words.iter().filter(|w| w.len() >= 6) {
+        if let Some(first) = w.chars().next() {
+            fuzzy_targets.entry(first).or_default().push(w);
+        }
+    }
     Lexicon {
-        words,
         exact,
         squeezed,
+        fuzzy_targets,
     }
 });
 
@@ -878,10 +884,15 @@ fn canonical(token: &Token) -> String {
     let len = text.chars().count();
     let budget = typo_budget(len).min(1 + usize::from(len >= 9));
     if budget > 0 && len >= 6 {
-        let first = text.chars().next();
+        let targets = text
+            .chars()
+            .next()
+            .and_then(|c| lex.fuzzy_targets.get(&c))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let mut best: Option<(usize, &str)> = None;
-        for w in &lex.words {
-            if w.chars().next() != first || w.len().abs_diff(text.len()) > budget || w.len() < 6 {
+        for w in targets {
+            if w.len().abs_diff(text.len()) > budget {
                 continue;
             }
             let d = edit_distance(text, w, budget);
@@ -1176,7 +1187,10 @@ fn is_negation(word: &str) -> bool {
 /// break in between ("but", "pero").
 fn negated_at(words: &[String], i: usize, window: usize) -> bool {
     let from = i.saturating_sub(window);
-    for w in words[from..i].iter().rev() {
+    let Some(before) = words.get(from..i) else {
+        return false;
+    };
+    for w in before.iter().rev() {
         if matches!(w.as_str(), "but" | "pero" | "sino" | "although" | "aunque") {
             return false;
         }
@@ -1190,6 +1204,39 @@ fn negated_at(words: &[String], i: usize, window: usize) -> bool {
 /// Evidence from frames, per intent, added to the phrase scores.
 fn frame_scores(words: &[String], is_question: bool) -> Vec<(IntentName, f32)> {
     let mut out: Vec<(IntentName, f32)> = Vec::new();
+    // Most messages carry no frame word at all: "yes", "hola", "mañana a las 5".
+    static TRIGGERS: LazyLock<std::collections::HashSet<&'static str>> = LazyLock::new(|| {
+        [
+            BOOKING_NOUNS,
+            REMOVE_WORDS,
+            CHANGE_WORDS,
+            CHANGE_CLITICS,
+            ATTEND_WORDS,
+            WANT_WORDS,
+            NEGATIONS,
+            MESSAGE_NOUNS,
+            CONTACT_NOUNS,
+            FULLNESS,
+            BOOKED_WORDS,
+            &[
+                "make", "be", "bring", "opt", "book", "have", "got", "tengo", "tenemos",
+            ],
+        ]
+        .iter()
+        .flat_map(|c| c.iter().copied())
+        .collect()
+    });
+    let triggered = words.iter().any(|w| {
+        TRIGGERS.contains(w.as_str())
+            || REMOVE_STEMS.iter().any(|s| w.starts_with(s))
+            || CHANGE_STEMS.iter().any(|s| w.starts_with(s))
+            || w.starts_with("escrib")
+            || w.starts_with("suscrib")
+            || w.starts_with("subscri")
+    });
+    if !triggered {
+        return out;
+    }
     // Questions without a question mark start with an auxiliary or a question word.
     let is_question = is_question
         || words.first().is_some_and(|w| {
