@@ -6,8 +6,8 @@
 //! Every hold is also indexed per tenant (score = expiry) so availability can subtract other
 //! conversations' holds. The Redis TTL frees the slot even when every scheduler is down.
 
-use chrono::{DateTime, Utc};
-use engine::{Busy, Slot};
+use chrono::{DateTime, Duration, Utc};
+use engine::{Busy, Slot, Tenant};
 use shared::redis::Pool;
 
 use crate::keys::Keys;
@@ -39,33 +39,39 @@ impl Holds {
         Self { pool, keys }
     }
 
-    fn index_member(slot: &Slot, conversation: &str, token: &str) -> String {
-        format!(
-            "{}|{}|{}|{conversation}|{token}",
-            slot.resource,
-            slot.start.timestamp(),
-            slot.end.timestamp()
-        )
-    }
-
-    /// Takes the slot for `ttl_ms`. Replaying the same (conversation, token) finds the hold
-    /// already ours and succeeds without taking a new fence.
+    /// Takes the slot for `ttl_ms`, unless overlapping holds and bookings on the same resource
+    /// already use its whole capacity: a hold is a real reservation, so a customer who was
+    /// asked to confirm is never told afterwards that the time went to someone else (only an
+    /// expired hold can lose its slot). Replaying the same (conversation, token) finds the
+    /// hold already ours and succeeds without taking a new fence.
     pub async fn hold(
         &self,
-        tenant: &str,
+        tenant: &Tenant,
         conversation: &str,
         slot: &Slot,
         token: &str,
         ttl_ms: u64,
     ) -> Result<HoldOutcome, HoldError> {
+        let tenant_id = &tenant.phone_number_id;
+        let capacity = tenant
+            .staff
+            .iter()
+            .find(|r| r.id == slot.resource)
+            .map_or(1, |r| r.capacity);
         let mut connection = self.pool.get().await?;
         let result: i64 = HOLD
-            .key(self.keys.hold(tenant, &slot.resource, slot.start))
-            .key(self.keys.fence(tenant, &slot.resource, slot.start))
-            .key(self.keys.holds_index(tenant))
+            .key(self.keys.hold(tenant_id, &slot.resource, slot.start))
+            .key(self.keys.fence(tenant_id, &slot.resource, slot.start))
+            .key(self.keys.holds_index(tenant_id))
+            .key(self.keys.bookings(tenant_id, &slot.resource))
             .arg(format!("{conversation}|{token}"))
             .arg(ttl_ms)
-            .arg(Self::index_member(slot, conversation, token))
+            .arg(index_member(tenant, slot, conversation, token))
+            .arg(&slot.resource)
+            .arg(slot.start.timestamp())
+            .arg(busy_end(tenant, slot).timestamp())
+            .arg(capacity)
+            .arg(MAX_SPAN_SECONDS)
             .invoke_async(&mut connection)
             .await?;
         Ok(if result > 0 {
@@ -78,17 +84,18 @@ impl Holds {
     /// Releases the slot only if it is still held with this token.
     pub async fn release(
         &self,
-        tenant: &str,
+        tenant: &Tenant,
         conversation: &str,
         slot: &Slot,
         token: &str,
     ) -> Result<bool, HoldError> {
+        let tenant_id = &tenant.phone_number_id;
         let mut connection = self.pool.get().await?;
         let released: i64 = RELEASE
-            .key(self.keys.hold(tenant, &slot.resource, slot.start))
-            .key(self.keys.holds_index(tenant))
+            .key(self.keys.hold(tenant_id, &slot.resource, slot.start))
+            .key(self.keys.holds_index(tenant_id))
             .arg(format!("{conversation}|{token}"))
-            .arg(Self::index_member(slot, conversation, token))
+            .arg(index_member(tenant, slot, conversation, token))
             .invoke_async(&mut connection)
             .await?;
         Ok(released == 1)
@@ -97,19 +104,20 @@ impl Holds {
     /// Extends the slot only if it is still held with this token.
     pub async fn extend(
         &self,
-        tenant: &str,
+        tenant: &Tenant,
         conversation: &str,
         slot: &Slot,
         token: &str,
         ttl_ms: u64,
     ) -> Result<bool, HoldError> {
+        let tenant_id = &tenant.phone_number_id;
         let mut connection = self.pool.get().await?;
         let extended: i64 = EXTEND
-            .key(self.keys.hold(tenant, &slot.resource, slot.start))
-            .key(self.keys.holds_index(tenant))
+            .key(self.keys.hold(tenant_id, &slot.resource, slot.start))
+            .key(self.keys.holds_index(tenant_id))
             .arg(format!("{conversation}|{token}"))
             .arg(ttl_ms)
-            .arg(Self::index_member(slot, conversation, token))
+            .arg(index_member(tenant, slot, conversation, token))
             .invoke_async(&mut connection)
             .await?;
         Ok(extended == 1)
@@ -166,6 +174,28 @@ impl Holds {
     }
 }
 
+/// Longest appointment the overlap search looks back for; services are far shorter.
+pub const MAX_SPAN_SECONDS: i64 = 24 * 3600;
+
+/// When the resource is free again after this slot: its end plus the service's buffer.
+pub fn busy_end(tenant: &Tenant, slot: &Slot) -> DateTime<Utc> {
+    let buffer = tenant
+        .service(&slot.service)
+        .map_or(0, |s| i64::from(s.buffer_minutes));
+    slot.end + Duration::minutes(buffer)
+}
+
+/// The hold's entry in the tenant's holds index: resource, start, busy end (with buffer),
+/// holder and token. Busy time for availability is read back from it.
+pub fn index_member(tenant: &Tenant, slot: &Slot, conversation: &str, token: &str) -> String {
+    format!(
+        "{}|{}|{}|{conversation}|{token}",
+        slot.resource,
+        slot.start.timestamp(),
+        busy_end(tenant, slot).timestamp()
+    )
+}
+
 static HOLD: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         r#"
@@ -178,11 +208,28 @@ static HOLD: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
             end
             return 0
         end
-        local fence = redis.call('INCR', KEYS[2])
-        redis.call('SET', KEYS[1], ARGV[1] .. '|' .. fence, 'PX', ARGV[2])
+        -- KEYS: hold, fence, holds index, resource bookings
+        -- ARGV: holder, ttl ms, index member, resource, start, busy end, capacity, max span
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+        local start = tonumber(ARGV[5])
+        local stop = tonumber(ARGV[6])
+        local used = 0
+        for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], now, '+inf')) do
+            local resource, s, e = string.match(member, '^([^|]*)|(%d+)|(%d+)|')
+            if resource == ARGV[4] and tonumber(s) < stop and tonumber(e) > start then
+                used = used + 1
+            end
+        end
+        local bookings = redis.call('ZRANGEBYSCORE', KEYS[4], start - tonumber(ARGV[8]), '(' .. stop)
+        for _, member in ipairs(bookings) do
+            local s, e = string.match(member, '^(%d+):(%d+):')
+            if tonumber(e) > start then used = used + 1 end
+        end
+        if used >= tonumber(ARGV[7]) then return 0 end
+        local fence = redis.call('INCR', KEYS[2])
+        redis.call('SET', KEYS[1], ARGV[1] .. '|' .. fence, 'PX', ARGV[2])
         redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[3])
         return fence
         "#,

@@ -306,13 +306,7 @@ impl Processor {
             } => {
                 let outcome = self
                     .holds
-                    .hold(
-                        tenant_id,
-                        &run.conversation,
-                        &slot,
-                        &token,
-                        ttl_seconds * 1000,
-                    )
+                    .hold(tenant, &run.conversation, &slot, &token, ttl_seconds * 1000)
                     .instrument(info_span!("hold.take"))
                     .await?;
                 Ok(Some(match outcome {
@@ -322,7 +316,7 @@ impl Processor {
             }
             Action::ReleaseHold { slot, token } => {
                 self.holds
-                    .release(tenant_id, &run.conversation, &slot, &token)
+                    .release(tenant, &run.conversation, &slot, &token)
                     .await?;
                 Ok(None)
             }

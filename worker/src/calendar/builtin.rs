@@ -6,7 +6,7 @@
 //! the holds say. Booking ids derive from the hold token, so a replay after a crash finds the
 //! booking it already made instead of making another.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use engine::{Busy, Slot, Tenant};
 use sha2::{Digest, Sha256};
 use shared::redis::Pool;
@@ -14,8 +14,7 @@ use shared::redis::Pool;
 use super::{BookResult, CalendarError, NewBooking};
 use crate::keys::Keys;
 
-/// Longest appointment the overlap search looks back for; services are far shorter.
-const MAX_SPAN_SECONDS: i64 = 24 * 3600;
+use crate::holds::MAX_SPAN_SECONDS;
 
 #[derive(Clone)]
 pub struct BuiltinCalendar {
@@ -82,10 +81,7 @@ impl BuiltinCalendar {
         let Some(resource) = tenant.staff.iter().find(|r| r.id == slot.resource) else {
             return Ok(BookResult::SlotGone);
         };
-        let buffer = tenant
-            .service(&slot.service)
-            .map_or(0, |s| i64::from(s.buffer_minutes));
-        let busy_end = slot.end + Duration::minutes(buffer);
+        let busy_end = crate::holds::busy_end(tenant, slot);
         let booking_id = booking_id_for(request.token);
         let tenant_id = &tenant.phone_number_id;
         let mut connection = self.pool.get().await?;
@@ -104,13 +100,11 @@ impl BuiltinCalendar {
             .arg(request.conversation)
             .arg(request.customer_name.unwrap_or(""))
             .arg(slot.end.timestamp())
-            .arg(format!(
-                "{}|{}|{}|{}|{}",
-                slot.resource,
-                slot.start.timestamp(),
-                slot.end.timestamp(),
+            .arg(crate::holds::index_member(
+                tenant,
+                slot,
                 request.conversation,
-                request.token
+                request.token,
             ))
             .arg(MAX_SPAN_SECONDS)
             .invoke_async(&mut connection)

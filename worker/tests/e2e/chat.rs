@@ -13,6 +13,9 @@ pub struct Chat<'a> {
     pub wa_id: String,
     /// Everything said, for failure messages.
     pub log: Vec<String>,
+    /// Which row of a list this customer picks (modulo its length): people do not all take
+    /// the first time offered.
+    pub row_choice: usize,
 }
 
 pub fn describe(message: &Outbound) -> String {
@@ -48,6 +51,7 @@ impl<'a> Chat<'a> {
             customer: Customer::new(wa_id, name),
             wa_id: wa_id.to_owned(),
             log: Vec::new(),
+            row_choice: 0,
         }
     }
 
@@ -114,17 +118,16 @@ impl<'a> Chat<'a> {
 
     /// Follows lists (first slot or service offered) until the bot asks to confirm.
     pub async fn until_confirm(&mut self) {
-        for _ in 0..8 {
+        for _ in 0..12 {
             match self.reply().await {
                 Outbound::Buttons { buttons, .. } if buttons.iter().any(|b| b.id == "confirm") => {
                     return;
                 }
                 Outbound::List { sections, .. } => {
-                    let row = sections
-                        .iter()
-                        .flat_map(|s| s.rows.iter())
-                        .next()
-                        .cloned()
+                    let rows: Vec<_> = sections.iter().flat_map(|s| s.rows.iter()).collect();
+                    let row = rows
+                        .get(self.row_choice % rows.len().max(1))
+                        .map(|row| (*row).clone())
                         .expect("a list has rows");
                     self.pick(&row).await;
                 }

@@ -97,7 +97,10 @@ async fn english_customer_books_on_the_builtin_calendar() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(pending >= 2, "reminder and follow-up scheduled, found {pending}");
+    assert!(
+        pending >= 2,
+        "reminder and follow-up scheduled, found {pending}"
+    );
     fleet.finish().await;
 }
 

@@ -7,6 +7,7 @@ use engine::Tenants;
 use fakes::calcom::{EventTypeConfig, FakeCalcom, FakeCalcomConfig, WeeklySchedule};
 use fakes::whatsapp::{BusinessNumber, Customer, FakeConfig, FakeWhatsApp, Outbound, TemplateSpec};
 use shared::config::{Env, IngressConfig, SchedulerConfig, WorkerConfig};
+
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -26,6 +27,15 @@ pub struct Task {
     handle: JoinHandle<()>,
 }
 
+/// Knobs for tests that need a different world than the example one.
+#[derive(Default)]
+pub struct FleetOptions {
+    /// Tenants TOML to use instead of config/tenants.toml.
+    pub tenants_toml: Option<String>,
+    /// Per-number messages per second the fake WhatsApp allows (Meta's default is 80).
+    pub whatsapp_throughput: Option<u32>,
+}
+
 pub struct Fleet {
     pub namespace: String,
     pub partitions: u16,
@@ -36,6 +46,8 @@ pub struct Fleet {
     pub workers: Vec<Option<Task>>,
     scheduler: Option<Task>,
     ingress_url: String,
+    tenants_path: PathBuf,
+    pub processes: Vec<std::process::Child>,
 }
 
 fn unique_namespace(tag: &str) -> String {
@@ -60,9 +72,21 @@ where
 
 impl Fleet {
     pub async fn start(tag: &str, workers: usize) -> Fleet {
+        Self::start_with(tag, workers, FleetOptions::default()).await
+    }
+
+    pub async fn start_with(tag: &str, workers: usize, options: FleetOptions) -> Fleet {
         let namespace = unique_namespace(tag);
         let partitions = 4u16;
-        let text = std::fs::read_to_string(tenants_file()).expect("example tenants file");
+        let tenants_path = match &options.tenants_toml {
+            Some(toml) => {
+                let path = std::env::temp_dir().join(format!("{namespace}tenants.toml"));
+                std::fs::write(&path, toml).expect("write tenants file");
+                path
+            }
+            None => tenants_file(),
+        };
+        let text = std::fs::read_to_string(&tenants_path).expect("tenants file");
         let tenants = Tenants::from_toml_str(&text).expect("example tenants file is valid");
 
         let businesses = tenants
@@ -91,6 +115,9 @@ impl Fleet {
             ..FakeConfig::default()
         };
         whatsapp_config.statuses.enabled = true;
+        if let Some(throughput) = options.whatsapp_throughput {
+            whatsapp_config.limits.throughput_per_second = throughput;
+        }
         let whatsapp = FakeWhatsApp::spawn(whatsapp_config)
             .await
             .expect("fake WhatsApp");
@@ -160,11 +187,15 @@ impl Fleet {
             workers: Vec::new(),
             scheduler: Some(scheduler),
             ingress_url,
+            tenants_path,
+            processes: Vec::new(),
         };
         for _ in 0..workers {
             fleet.start_worker().await;
         }
-        fleet.wait_until_consuming().await;
+        if workers > 0 {
+            fleet.wait_until_consuming().await;
+        }
         fleet
     }
 
@@ -173,7 +204,7 @@ impl Fleet {
         let worker_id = format!("e2e-worker-{index}");
         let graph = self.whatsapp.graph_base_url();
         let calcom = self.calcom.base_url();
-        let tenants = tenants_file().display().to_string();
+        let tenants = self.tenants_path.display().to_string();
         let env = Env::from_pairs([
             ("PARTITIONS", partitions.as_str()),
             ("FLEET_NAMESPACE", self.namespace.as_str()),
@@ -204,6 +235,35 @@ impl Fleet {
         });
         self.workers.push(Some(task));
         index
+    }
+
+    /// A real `worker` process, so it can be killed with SIGKILL.
+    pub fn start_worker_process(&mut self) -> usize {
+        let index = 100 + self.processes.len();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_worker"))
+            .env("PARTITIONS", self.partitions.to_string())
+            .env("FLEET_NAMESPACE", &self.namespace)
+            .env("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN)
+            .env("WHATSAPP_API_BASE", self.whatsapp.graph_base_url())
+            .env("CALCOM_API_BASE", self.calcom.base_url())
+            .env("CALCOM_API_KEY", CALCOM_KEY)
+            .env("TENANTS_FILE", &self.tenants_path)
+            .env("WORKER_ID", format!("e2e-process-{index}"))
+            .env("WORKER_ADMIN_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn worker process");
+        self.processes.push(child);
+        self.processes.len() - 1
+    }
+
+    /// SIGKILL: no drain, no goodbye; in-flight deliveries return to the broker.
+    pub fn kill_worker_process(&mut self, index: usize) {
+        let child = &mut self.processes[index];
+        child.kill().expect("kill -9");
+        let _ = child.wait();
     }
 
     /// Graceful stop of one worker (as SIGTERM would).
@@ -319,6 +379,30 @@ impl Fleet {
         publisher.close().await;
     }
 
+    /// The Cal.com event type and start of the slot a conversation holds, from its state.
+    pub async fn held_calcom_slot(&self, wa_id: &str) -> (u64, chrono::DateTime<chrono::Utc>) {
+        let pool =
+            shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into(), 1).expect("pool");
+        let store = worker::store::StateStore::new(pool, worker::keys::Keys::new(&self.namespace));
+        // The state is saved after the reply is sent: wait for it.
+        let mut state = store.load(CLINIC, wa_id).await.expect("state");
+        for _ in 0..50 {
+            if state.stage.hold().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            state = store.load(CLINIC, wa_id).await.expect("state");
+        }
+        let hold = state.stage.hold().expect("the conversation holds a slot");
+        let event_type = hold
+            .slot
+            .resource
+            .strip_prefix("calcom:")
+            .and_then(|id| id.parse().ok())
+            .expect("a Cal.com resource");
+        (event_type, hold.slot.start)
+    }
+
     /// Posts one signed webhook delivery straight to ingress, as WhatsApp (re)delivers it.
     pub async fn post_webhook(&self, body: &[u8]) -> u16 {
         reqwest::Client::new()
@@ -336,6 +420,15 @@ impl Fleet {
     }
 
     pub async fn finish(mut self) {
+        for child in &mut self.processes {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+        if self.tenants_path != tenants_file() {
+            let _ = std::fs::remove_file(&self.tenants_path);
+        }
         for index in 0..self.workers.len() {
             self.stop_worker(index).await;
         }
@@ -347,6 +440,16 @@ impl Fleet {
             let _ = tokio::time::timeout(Duration::from_secs(10), task.handle).await;
         }
         cleanup(&self.namespace, self.partitions).await;
+    }
+}
+
+impl Drop for Fleet {
+    /// A failing test must not leave worker processes running against the shared services.
+    fn drop(&mut self) {
+        for child in &mut self.processes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -6,3 +6,4 @@ mod chat;
 mod conversations;
 mod fleet;
 mod flows;
+mod resilience;
