@@ -147,6 +147,15 @@ impl Processor {
             Ok(Converted::Ignore(reason)) => return Ok(Processed::Ignored(reason)),
             Err(error) => return Err(ProcessError::Permanent(error.to_string())),
         };
+        // Three of every four events are delivery progress of our own replies, which changes
+        // nothing in a conversation: skip the state round trip for them. Failures still reach
+        // the engine (a closed window re-opens with a template; an unreachable customer goes
+        // to a person).
+        if let Input::Status { status, .. } = &input
+            && !matches!(status, DeliveryStatus::Failed { .. })
+        {
+            return Ok(Processed::Ignored("delivery_progress"));
+        }
 
         let loaded = self
             .store
