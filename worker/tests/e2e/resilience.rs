@@ -16,6 +16,10 @@ const RACE_TENANT: &str = "900000000000001";
 /// One resource, one 30-minute service, open only tomorrow (UTC) from 10:00 to 12:30: exactly
 /// five bookable slots within the horizon.
 fn five_slot_tenant() -> String {
+    five_slot_tenant_holding(5)
+}
+
+fn five_slot_tenant_holding(hold_minutes: u32) -> String {
     let tomorrow = (Utc::now() + chrono::Duration::days(1)).weekday();
     let day =
         ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][tomorrow.num_days_from_monday() as usize];
@@ -27,7 +31,7 @@ name = "Five Slot Studio"
 time_zone = "Etc/UTC"
 default_language = "en"
 languages = ["en"]
-hold_minutes = 5
+hold_minutes = {hold_minutes}
 reminder_minutes = [1440, 60]
 min_lead_minutes = 0
 horizon_days = 3
@@ -414,4 +418,57 @@ async fn wait_for_balance(fleet: &Fleet, workers: usize) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_hold_is_told_to_the_customer_and_frees_the_slot() {
+    let fleet = Fleet::start_with(
+        "hold-expiry",
+        1,
+        FleetOptions {
+            tenants_toml: Some(five_slot_tenant_holding(1)),
+            ..FleetOptions::default()
+        },
+    )
+    .await;
+    let mut quiet = Chat::new(&fleet, RACE_TENANT, "15550700001", "Quinn");
+    quiet.say("can I book a session tomorrow at 10am?").await;
+    quiet.until_confirm().await;
+    // Quinn goes silent. A minute later the scheduler fires the hold-expiry timer and the
+    // worker tells Quinn, offering times again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(100);
+    let mut told = None;
+    while told.is_none() && tokio::time::Instant::now() < deadline {
+        if let Some(record) = fleet
+            .whatsapp
+            .next_message_to(RACE_TENANT, "15550700001", Duration::from_secs(10))
+            .await
+        {
+            quiet.log.push(describe(&record.message));
+            if let Outbound::Text { body, .. } | Outbound::List { body, .. } = record.message
+                && body.contains("ran out")
+            {
+                told = Some(body);
+            }
+        }
+    }
+    let told =
+        told.unwrap_or_else(|| panic!("the customer was never told:\n{}", quiet.log.join("\n")));
+    assert!(told.contains("10:00"), "{told}");
+    // The slot is free again: someone else can hold exactly that time.
+    let mut next = Chat::new(&fleet, RACE_TENANT, "15550700002", "Rae");
+    next.say("can I book a session tomorrow at 10am?").await;
+    next.until_confirm().await;
+    let confirm = fleet
+        .whatsapp
+        .outbox(RACE_TENANT, "15550700002")
+        .into_iter()
+        .rev()
+        .find_map(|r| match r.message {
+            Outbound::Buttons { body, .. } => Some(body),
+            _ => None,
+        })
+        .expect("confirmation");
+    assert!(confirm.contains("10:00"), "{confirm}");
+    fleet.finish().await;
 }
