@@ -17,6 +17,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use sha2::Sha256;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -49,6 +50,47 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber: env filter (`RUST_LOG`, default `info`), human-readable
 /// logs on stderr, and the OpenTelemetry layer.
 pub fn init(default_service_name: &str, env: &Env) -> Result<TelemetryGuard, TelemetryError> {
+    let exporting = env.get("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+        || env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some();
+    let mut builder = SdkTracerProvider::builder();
+    if exporting {
+        // The exporter reads the standard OTEL_EXPORTER_OTLP_* variables itself.
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    install(default_service_name, env, builder)
+}
+
+/// Installs the same global subscriber as [`init`], but exports every span to `exporter` as
+/// soon as it ends (a simple, not batching, processor), whatever the OTLP variables say.
+///
+/// For tests and tools that inspect the spans themselves (for example with an in-memory
+/// exporter): synchronous export means a span is observable right after it closes.
+pub fn init_with_exporter<E>(
+    default_service_name: &str,
+    env: &Env,
+    exporter: E,
+) -> Result<TelemetryGuard, TelemetryError>
+where
+    E: opentelemetry_sdk::trace::SpanExporter + 'static,
+{
+    install(
+        default_service_name,
+        env,
+        SdkTracerProvider::builder().with_simple_exporter(exporter),
+    )
+}
+
+/// The part of [`init`] shared by every exporter choice, so tests observe exactly the layers,
+/// filters and propagator the binaries run with.
+fn install(
+    default_service_name: &str,
+    env: &Env,
+    builder: opentelemetry_sdk::trace::TracerProviderBuilder,
+) -> Result<TelemetryGuard, TelemetryError> {
     if let Some(key) = env.get("TELEMETRY_HASH_KEY") {
         let _ = PSEUDONYM_KEY.set(key.as_bytes().to_vec());
     }
@@ -58,27 +100,29 @@ pub fn init(default_service_name: &str, env: &Env) -> Result<TelemetryGuard, Tel
         .get("OTEL_SERVICE_NAME")
         .unwrap_or(default_service_name)
         .to_owned();
-    let exporting = env.get("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
-        || env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some();
 
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service_name.clone())
         .build();
-    let mut builder = SdkTracerProvider::builder().with_resource(resource);
-    if exporting {
-        // The exporter reads the standard OTEL_EXPORTER_OTLP_* variables itself.
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .build()
-            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-        builder = builder.with_batch_exporter(exporter);
-    }
-    let provider = builder.build();
+    let provider = builder.with_resource(resource).build();
     let tracer = provider.tracer(service_name);
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
+    // Spans and events below INFO stay out of traces whatever RUST_LOG says: dependencies'
+    // debug/trace output is not written for export (lapin dumps whole AMQP frames at trace
+    // level, SASL credentials included), and an unfiltered layer would also keep every
+    // trace-level callsite in the process enabled, formatting its fields on the hot path.
+    // lapin's INFO `io_loop` span lives as long as its connection: a root span per
+    // connection that says nothing about a message, so only its warnings are kept.
+    let exported = Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("lapin", LevelFilter::WARN);
     tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(exported),
+        )
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)

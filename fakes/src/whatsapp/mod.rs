@@ -517,6 +517,11 @@ impl FakeWhatsApp {
         all
     }
 
+    /// The `traceparent` header the send that produced this outbound wamid carried, if any.
+    pub fn traceparent(&self, wamid: &str) -> Option<String> {
+        self.state().traceparents.get(wamid).cloned()
+    }
+
     /// Every accepted message as it is accepted; lagging receivers lose the oldest.
     pub fn subscribe(&self) -> broadcast::Receiver<OutboundRecord> {
         self.inner.outbound_feed.subscribe()
@@ -655,7 +660,15 @@ impl FakeWhatsApp {
                 message_id,
                 typing_indicator,
             } => self.mark_read(&business, message_id, typing_indicator),
-            Request::Send(send) => self.accept_send(&business, send, body),
+            Request::Send(send) => {
+                // Clients propagate W3C trace context; keep it so tests can follow a reply
+                // back to the trace of the message that caused it.
+                let traceparent = headers
+                    .get("traceparent")
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned);
+                self.accept_send(&business, send, body, traceparent)
+            }
         }
     }
 
@@ -733,7 +746,13 @@ impl FakeWhatsApp {
         (StatusCode::OK, axum::Json(json!({ "success": true }))).into_response()
     }
 
-    fn accept_send(&self, business: &BusinessNumber, send: SendRequest, raw: &[u8]) -> Response {
+    fn accept_send(
+        &self,
+        business: &BusinessNumber,
+        send: SendRequest,
+        raw: &[u8],
+        traceparent: Option<String>,
+    ) -> Response {
         let config = &self.inner.config;
         let pair = PairKey::new(&business.phone_number_id, &send.wa_id);
         let mut failed_later = None;
@@ -782,6 +801,9 @@ impl FakeWhatsApp {
                 message: send.message.clone(),
                 body: serde_json::from_slice(raw).unwrap_or(Value::Null),
             };
+            if let Some(traceparent) = traceparent {
+                state.traceparents.insert(record.wamid.clone(), traceparent);
+            }
             state.outbox.entry(pair).or_default().push(record.clone());
             state.counters.accepted += 1;
             record

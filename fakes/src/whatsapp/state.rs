@@ -69,6 +69,9 @@ pub(crate) struct State {
     throughput: HashMap<String, Bucket>,
     pairs: HashMap<PairKey, Bucket>,
     pub outbox: HashMap<PairKey, Vec<OutboundRecord>>,
+    /// Outbound wamid → the `traceparent` header its send carried. Kept beside the records
+    /// rather than in `OutboundRecord`, which other crates build by struct literal.
+    pub traceparents: HashMap<String, String>,
     /// How many of each pair's messages `next_message_to` has handed out.
     pub taken: HashMap<PairKey, usize>,
     pub sequence: u64,
@@ -98,6 +101,7 @@ impl State {
             throughput: HashMap::new(),
             pairs: HashMap::new(),
             outbox: HashMap::new(),
+            traceparents: HashMap::new(),
             taken: HashMap::new(),
             sequence: 0,
             statuses: Vec::new(),

@@ -738,6 +738,10 @@ impl CalcomClient {
             .request(call.method.clone(), url)
             .header(AUTHORIZATION, authorization)
             .header("cal-api-version", call.family.version());
+        // Runs inside this call's `calcom.call` span, so Cal.com sees it as the parent.
+        let mut trace_headers = reqwest::header::HeaderMap::new();
+        crate::telemetry::inject_http_headers(&mut trace_headers);
+        request = request.headers(trace_headers);
         if let Some(body) = call.body {
             request = request.json(body);
         }

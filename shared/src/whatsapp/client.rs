@@ -8,6 +8,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use super::error::{ErrorClass, GraphFailure, SendError, TransientCause, classify};
 use super::pacing::{Pacer, PacingConfig};
@@ -255,6 +256,12 @@ impl WhatsAppClient {
             pacing.map_err(|cause| AttemptError::Stop(SendError::Transient(cause)))?;
             self.post_once(&url, body).await
         };
+        // One span per call (all its attempts): a child of the caller's span, and the parent
+        // that `traceparent` names, so the Graph request sits inside the message's trace.
+        let span = tracing::info_span!(
+            "whatsapp.call",
+            operation = if customer.is_some() { "send" } else { "read" },
+        );
         let outcome = attempt
             .retry(self.inner.config.retry.backoff())
             .sleep(tokio::time::sleep)
@@ -268,6 +275,7 @@ impl WhatsAppClient {
                     );
                 }
             })
+            .instrument(span)
             .await;
         outcome.map_err(|error| match error {
             AttemptError::Retry(cause) => SendError::Transient(cause),
@@ -318,6 +326,8 @@ impl WhatsAppClient {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, authorization);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // `traceparent` of the current span: the trace continues on the other side.
+        crate::telemetry::inject_http_headers(&mut headers);
         Ok(headers)
     }
 
