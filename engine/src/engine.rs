@@ -180,17 +180,17 @@ impl Run<'_, '_> {
             .map_or_else(|| service.to_string(), |s| s.name(lang).to_string())
     }
 
-    fn resource_name(&self, resource: &str) -> String {
-        self.tenant()
-            .resource(resource)
-            .map_or_else(|| resource.to_string(), |r| r.name.clone())
+    /// The staff member's name, or None when the resource is not a person the customer
+    /// would know (an external calendar's host id, for example).
+    fn resource_name(&self, resource: &str) -> Option<String> {
+        self.tenant().resource(resource).map(|r| r.name.clone())
     }
 
     fn slot_line(&self, slot: &Slot) -> String {
         self.texts().booking_line(
             &self.service_name(&slot.service),
             &self.when_text(slot.start),
-            &self.resource_name(&slot.resource),
+            self.resource_name(&slot.resource).as_deref(),
         )
     }
 
@@ -1190,11 +1190,10 @@ impl Run<'_, '_> {
         for slot in &options {
             let day = texts::day(slot.start, tz, lang);
             let description = outbound::fit(
-                &format!(
-                    "{service_name} · {} · {}",
-                    texts.minutes(minutes),
-                    self.resource_name(&slot.resource)
-                ),
+                &match self.resource_name(&slot.resource) {
+                    Some(staff) => format!("{service_name} · {} · {staff}", texts.minutes(minutes)),
+                    None => format!("{service_name} · {}", texts.minutes(minutes)),
+                },
                 MAX_ROW_DESCRIPTION,
             );
             let row = Row::new(

@@ -117,10 +117,11 @@ impl Texts {
         )
     }
 
-    pub fn booking_line(&self, service: &str, when: &str, staff: &str) -> String {
-        match self.lang {
-            Lang::En => format!("{service}, {when} with {staff}"),
-            Lang::Es => format!("{service}, {when} con {staff}"),
+    pub fn booking_line(&self, service: &str, when: &str, staff: Option<&str>) -> String {
+        match (self.lang, staff) {
+            (Lang::En, Some(staff)) => format!("{service}, {when} with {staff}"),
+            (Lang::Es, Some(staff)) => format!("{service}, {when} con {staff}"),
+            (_, None) => format!("{service}, {when}"),
         }
     }
 
@@ -412,6 +413,25 @@ impl Texts {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn booking_lines_name_staff_only_when_there_is_a_person() {
+        let en = Texts::new(Lang::En);
+        assert_eq!(
+            en.booking_line("Haircut", "Thu 15 Jan, 17:00", Some("Maria")),
+            "Haircut, Thu 15 Jan, 17:00 with Maria"
+        );
+        assert_eq!(
+            en.booking_line("Physio", "Thu 15 Jan, 17:00", None),
+            "Physio, Thu 15 Jan, 17:00"
+        );
+        let es = Texts::new(Lang::Es);
+        assert_eq!(
+            es.booking_line("Fisio", "jue 15 ene, 10:00", None),
+            "Fisio, jue 15 ene, 10:00"
+        );
+    }
+
     use super::*;
     use crate::outbound::{MAX_BUTTON_TITLE, MAX_LIST_BUTTON};
     use chrono::TimeZone;
