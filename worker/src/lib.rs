@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod consumer;
 pub mod control;
 pub mod convert;
+pub mod deadletters;
 pub mod fleet;
 pub mod handoff;
 pub mod holds;
