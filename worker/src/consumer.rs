@@ -14,6 +14,7 @@ use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    BasicRejectOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection};
@@ -150,13 +151,12 @@ async fn handle(context: &ConsumerContext, channel: &Channel, partition: u16, de
         Err(ProcessError::Transient(reason)) => {
             context.metrics.event(kind, "requeued");
             warn!(message = "Event failed transiently; handing it back to the broker.", %reason, partition);
-            // The broker counts the delivery; past the limit it dead-letters the event.
+            // Reject (not nack): every RabbitMQ version counts a rejected delivery towards the
+            // queue's delivery limit (from 4.3 a nack does not), so a failure that never
+            // clears ends in the dead-letter queue instead of looping forever.
             let _ = delivery
                 .acker
-                .nack(BasicNackOptions {
-                    multiple: false,
-                    requeue: true,
-                })
+                .reject(BasicRejectOptions { requeue: true })
                 .await;
         }
     }
