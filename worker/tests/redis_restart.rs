@@ -31,8 +31,21 @@ fn redis_cli(args: &[&str]) -> bool {
 fn start_redis() {
     let status = Command::new("redis-server")
         .args([
-            "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
-            "--appendonly", "no", "--dir", "/tmp", "--logfile", "/tmp/redis-restart-test.log",
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/tmp",
+            "--logfile",
+            "/tmp/redis-restart-test.log",
         ])
         .status()
         .expect("redis-server must be installed where Redis runs");
@@ -48,7 +61,9 @@ fn start_redis() {
 async fn the_fleet_recovers_by_itself_when_redis_restarts() {
     let fleet = Fleet::start("redis-restart", 1).await;
     let mut before = Chat::new(&fleet, SALON, "15550800001", "Ada");
-    before.book("hi, I'd like to book a haircut please", "You're booked").await;
+    before
+        .book("hi, I'd like to book a haircut please", "You're booked")
+        .await;
 
     // Down: shut Redis without saving, as a crash would; bring it back after a pause.
     assert!(redis_cli(&["shutdown", "nosave"]) || !redis_cli(&["ping"]));
@@ -65,6 +80,8 @@ async fn the_fleet_recovers_by_itself_when_redis_restarts() {
 
     // And a brand-new conversation works as usual.
     let mut after = Chat::new(&fleet, SALON, "15550800003", "Cy");
-    after.book("hi, I'd like to book a blow-dry please", "You're booked").await;
+    after
+        .book("hi, I'd like to book a blow-dry please", "You're booked")
+        .await;
     fleet.finish().await;
 }

@@ -9,7 +9,10 @@
 //!
 //! Alone in its own binary: the subscriber it installs is process-wide.
 
-#[path = "tracing/fleet.rs"]
+// The end-to-end harness is shared with tests/e2e; this binary uses only part of it.
+#![allow(dead_code)]
+
+#[path = "e2e/fleet.rs"]
 mod fleet;
 
 use std::collections::{BTreeSet, HashMap};
@@ -49,7 +52,7 @@ async fn a_message_is_one_trace_from_webhook_to_reply_without_personal_data() {
         exporter.clone(),
     )
     .expect("telemetry installs once in this binary");
-    let fleet = Fleet::start().await;
+    let fleet = Fleet::start("tracing", 1).await;
     let customer = Customer::new(WA_ID, NAME);
     // Everything either side wrote, to look for afterwards.
     let mut texts = vec![FIRST_MESSAGE.to_owned()];

@@ -13,6 +13,8 @@ pub struct Chat<'a> {
     pub wa_id: String,
     /// Everything said, for failure messages.
     pub log: Vec<String>,
+    /// How long this customer waits for each reply.
+    pub patience: Duration,
     /// Which row of a list this customer picks (modulo its length): people do not all take
     /// the first time offered.
     pub row_choice: usize,
@@ -52,6 +54,7 @@ impl<'a> Chat<'a> {
             wa_id: wa_id.to_owned(),
             log: Vec::new(),
             row_choice: 0,
+            patience: Duration::from_secs(20),
         }
     }
 

@@ -302,6 +302,8 @@ async fn a_storm_of_whatsapp_429s_delays_but_never_duplicates() {
     futures::future::join_all(customers.iter().enumerate().map(|(n, wa_id)| async move {
         let mut chat = Chat::new(fleet_ref, SALON, wa_id, "Lee");
         chat.row_choice = n;
+        // Meta's advice is to back off 1 s, 4 s, 16 s…: one unlucky send can take ~21 s.
+        chat.patience = Duration::from_secs(90);
         chat.book("hi, I'd like to book a blow-dry please", "You're booked")
             .await;
     }))
