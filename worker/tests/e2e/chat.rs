@@ -89,7 +89,7 @@ impl<'a> Chat<'a> {
         match self
             .fleet
             .whatsapp
-            .next_message_to(self.business, &self.wa_id, Duration::from_secs(20))
+            .next_message_to(self.business, &self.wa_id, self.patience)
             .await
         {
             Some(record) => {
@@ -97,7 +97,8 @@ impl<'a> Chat<'a> {
                 record.message
             }
             None => panic!(
-                "no reply within 20 s; conversation so far:\n{}",
+                "no reply within {:?}; conversation so far:\n{}",
+                self.patience,
                 self.log.join("\n")
             ),
         }
