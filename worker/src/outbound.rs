@@ -1,10 +1,14 @@
-//! Sending the engine's messages through the WhatsApp client, at most once per (event, step).
+//! Sending the engine's messages through the WhatsApp client, at most once per (event, step),
+//! and never silently dropped.
 //!
-//! Before a send, the step is claimed in the conversation's outbox hash; after Meta accepts
-//! it, the wamid is recorded. A replay of the same event finds the claim and does not send
-//! again. A claim without a wamid means a crash during the HTTP call: Meta most likely has
-//! the message (the request is written long before the answer returns), so it is not resent;
-//! such sends are counted as ambiguous for operators to see.
+//! Before a send, the step is claimed in the conversation's outbox hash with the message
+//! itself (`pending:<wire JSON>`); after Meta accepts it, the wamid replaces the claim. A replay
+//! of the same event that finds a wamid does not send again. A replay that finds a claim still
+//! pending cannot know whether the crashed attempt reached Meta: the message's status webhooks
+//! can, because every send carries its (event, step) key as `biz_opaque_callback_data`, which
+//! WhatsApp echoes in them. Statuses confirm pending claims (`confirm_from_status`), and an
+//! ambiguous claim is checked again a little later (`resolve_ambiguous`): still pending means
+//! no status ever arrived, so the message did not go out, and it is sent then.
 
 use engine::OutboundMessage;
 use shared::redis::Pool;
@@ -90,9 +94,22 @@ pub enum Delivery {
     Sent(String),
     /// An earlier attempt of this event already sent it (wamid known).
     AlreadySent(String),
-    /// An earlier attempt crashed mid-send; not resent.
+    /// An earlier attempt crashed mid-send: the caller schedules `resolve_ambiguous`.
     Ambiguous,
 }
+
+/// What a later check of an ambiguous send found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// A status webhook proved the crashed attempt reached Meta.
+    WasSent(String),
+    /// No status arrived: sent now.
+    Resent(String),
+    /// The record expired; nothing to do.
+    Unknown,
+}
+
+const PENDING: &str = "pending:";
 
 #[derive(Clone)]
 pub struct Outbox {
@@ -119,13 +136,18 @@ impl Outbox {
         message: &OutboundMessage,
     ) -> Result<Delivery, OutboxError> {
         let outbox = self.keys.outbox(tenant, customer);
+        let wire = to_wire(customer, message, step_key);
+        let pending = format!(
+            "{PENDING}{}",
+            serde_json::to_string(&wire).unwrap_or_default()
+        );
         let mut connection = self.pool.get().await?;
         let (claimed,): (i64,) = redis::pipe()
             .atomic()
             .cmd("HSETNX")
             .arg(&outbox)
             .arg(step_key)
-            .arg("")
+            .arg(&pending)
             .cmd("EXPIRE")
             .arg(&outbox)
             .arg(OUTBOX_TTL_SECONDS)
@@ -138,16 +160,13 @@ impl Outbox {
                 .arg(step_key)
                 .query_async(&mut connection)
                 .await?;
-            return Ok(match recorded.filter(|wamid| !wamid.is_empty()) {
-                Some(wamid) => Delivery::AlreadySent(wamid),
-                None => Delivery::Ambiguous,
+            return Ok(match recorded {
+                Some(wamid) if !wamid.starts_with(PENDING) => Delivery::AlreadySent(wamid),
+                _ => Delivery::Ambiguous,
             });
         }
         drop(connection);
-        let sent = self
-            .client
-            .send(tenant, &to_wire(customer, message, step_key))
-            .await;
+        let sent = self.client.send(tenant, &wire).await;
         let mut connection = self.pool.get().await?;
         match sent {
             Ok(Sent { wamid, .. }) => {
@@ -170,4 +189,72 @@ impl Outbox {
             }
         }
     }
+
+    /// Records that a status webhook proved the message with this callback key was sent.
+    /// Only a pending claim is replaced; a known wamid stays.
+    pub async fn confirm_from_status(
+        &self,
+        tenant: &str,
+        customer: &str,
+        step_key: &str,
+        wamid: &str,
+    ) -> Result<bool, OutboxError> {
+        let mut connection = self.pool.get().await?;
+        let confirmed: i64 = CONFIRM
+            .key(self.keys.outbox(tenant, customer))
+            .arg(step_key)
+            .arg(wamid)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(confirmed == 1)
+    }
+
+    /// Settles an ambiguous send: if no status confirmed it since, it never reached Meta, and
+    /// the stored message is sent now.
+    pub async fn resolve_ambiguous(
+        &self,
+        tenant: &str,
+        customer: &str,
+        step_key: &str,
+    ) -> Result<Resolution, OutboxError> {
+        let outbox = self.keys.outbox(tenant, customer);
+        let mut connection = self.pool.get().await?;
+        let recorded: Option<String> = redis::cmd("HGET")
+            .arg(&outbox)
+            .arg(step_key)
+            .query_async(&mut connection)
+            .await?;
+        drop(connection);
+        let Some(recorded) = recorded else {
+            return Ok(Resolution::Unknown);
+        };
+        let Some(json) = recorded.strip_prefix(PENDING) else {
+            return Ok(Resolution::WasSent(recorded));
+        };
+        let Ok(wire) = serde_json::from_str::<WireMessage>(json) else {
+            return Ok(Resolution::Unknown);
+        };
+        let Sent { wamid, .. } = self.client.send(tenant, &wire).await?;
+        let mut connection = self.pool.get().await?;
+        redis::cmd("HSET")
+            .arg(&outbox)
+            .arg(step_key)
+            .arg(&wamid)
+            .query_async::<()>(&mut connection)
+            .await?;
+        Ok(Resolution::Resent(wamid))
+    }
 }
+
+static CONFIRM: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+        local current = redis.call('HGET', KEYS[1], ARGV[1])
+        if current and string.sub(current, 1, 8) == 'pending:' then
+            redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+            return 1
+        end
+        return 0
+        "#,
+    )
+});

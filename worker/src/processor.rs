@@ -26,8 +26,14 @@ use crate::convert::{self, Converted};
 use crate::handoff::Handoff;
 use crate::holds::{HoldOutcome, Holds};
 use crate::metrics::Metrics;
-use crate::outbound::{Delivery, Outbox, OutboxError};
+use crate::outbound::{Delivery, Outbox, OutboxError, Resolution};
 use crate::store::{StateStore, StoreError};
+
+/// How long an ambiguous send waits for its status webhooks before it is sent again. WhatsApp
+/// reports `sent` within about a second; the margin covers slow webhooks and a busy partition.
+const AMBIGUOUS_SEND_GRACE_SECONDS: i64 = 15;
+/// Timer payload key of a worker-level check of an ambiguous send (not an engine timer).
+const AMBIGUOUS_SEND_CHECK: &str = "ambiguous_send";
 
 /// Engine rounds for one event (an outcome feeds the next round). Real flows need two or
 /// three; the bound turns an engine bug into a dead letter instead of a hot loop.
@@ -142,6 +148,9 @@ impl Processor {
         let tenant = self.tenants.get(&envelope.tenant).ok_or_else(|| {
             ProcessError::Permanent(format!("unknown tenant {}", envelope.tenant))
         })?;
+        if let Some(step_key) = ambiguous_send_check(envelope) {
+            return self.resolve_ambiguous_send(envelope, step_key).await;
+        }
         let input = match convert::to_input(envelope) {
             Ok(Converted::Input(input)) => input,
             Ok(Converted::Ignore(reason)) => return Ok(Processed::Ignored(reason)),
@@ -151,9 +160,21 @@ impl Processor {
         // nothing in a conversation: skip the state round trip for them. Failures still reach
         // the engine (a closed window re-opens with a template; an unreachable customer goes
         // to a person).
-        if let Input::Status { status, .. } = &input
+        if let Input::Status { status, message_id } = &input
             && !matches!(status, DeliveryStatus::Failed { .. })
         {
+            // A status proves its message reached Meta: it settles a send that a crash left
+            // ambiguous (the callback data is the send's (event, step) key).
+            if let Some(step_key) = envelope
+                .payload
+                .get("biz_opaque_callback_data")
+                .and_then(|v| v.as_str())
+            {
+                self.outbox
+                    .confirm_from_status(&envelope.tenant, &envelope.customer, step_key, message_id)
+                    .await
+                    .map_err(|e| ProcessError::Transient(e.to_string()))?;
+            }
             return Ok(Processed::Ignored("delivery_progress"));
         }
 
@@ -242,6 +263,30 @@ impl Processor {
         Ok(Processed::Done)
     }
 
+    async fn resolve_ambiguous_send(
+        &self,
+        envelope: &Envelope,
+        step_key: &str,
+    ) -> Result<Processed, ProcessError> {
+        let resolution = self
+            .outbox
+            .resolve_ambiguous(&envelope.tenant, &envelope.customer, step_key)
+            .instrument(info_span!("whatsapp.resend_check"))
+            .await;
+        match resolution {
+            Ok(Resolution::Resent(_)) => {
+                self.metrics.sent(&envelope.tenant);
+                Ok(Processed::Done)
+            }
+            Ok(Resolution::WasSent(_) | Resolution::Unknown) => Ok(Processed::Done),
+            Err(OutboxError::Send(error)) if !error.is_transient() => {
+                warn!(message = "A resend after a crash was refused.", %error);
+                Ok(Processed::Done)
+            }
+            Err(error) => Err(ProcessError::Transient(error.to_string())),
+        }
+    }
+
     async fn availability(
         &self,
         calendar: &Calendar,
@@ -285,7 +330,21 @@ impl Processor {
                 match sent {
                     Ok(Delivery::Sent(_)) => self.metrics.sent(tenant_id),
                     Ok(Delivery::AlreadySent(_)) => {}
-                    Ok(Delivery::Ambiguous) => self.metrics.ambiguous_send(),
+                    Ok(Delivery::Ambiguous) => {
+                        // Settled once the crashed attempt's status webhooks had time to
+                        // arrive: sent then only if none did.
+                        self.metrics.ambiguous_send();
+                        self.timers
+                            .schedule(&TimerSpec {
+                                id: format!("resend-check:{step_key}"),
+                                due: Utc::now()
+                                    + chrono::Duration::seconds(AMBIGUOUS_SEND_GRACE_SECONDS),
+                                tenant: tenant_id.to_owned(),
+                                customer: run.customer.to_owned(),
+                                payload: serde_json::json!({ AMBIGUOUS_SEND_CHECK: step_key }),
+                            })
+                            .await?;
+                    }
                     Err(OutboxError::Send(SendError::OutsideWindow { .. })) => {
                         run.follow_ups.push_back(failed_status(&step_key, 131047));
                     }
@@ -438,6 +497,17 @@ impl Processor {
             }
         }
     }
+}
+
+/// The step key of a worker-level ambiguous-send check carried by a timer event, if it is one.
+fn ambiguous_send_check(envelope: &Envelope) -> Option<&str> {
+    if envelope.kind != shared::envelope::EventKind::Timer {
+        return None;
+    }
+    envelope
+        .payload
+        .get(AMBIGUOUS_SEND_CHECK)
+        .and_then(|v| v.as_str())
 }
 
 /// The id that makes an event effectively-once. Timer ids are stable per purpose (a booking's

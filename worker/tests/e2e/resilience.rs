@@ -215,6 +215,9 @@ async fn kill_dash_nine_of_a_worker_mid_stream_loses_and_duplicates_nothing() {
         futures::future::join_all(customers.iter().enumerate().map(|(n, wa_id)| async move {
             let mut chat = Chat::new(fleet_ref, SALON, wa_id, "Kim");
             chat.row_choice = n;
+            // A reply cut off by the kill comes after the partition moves (membership expiry)
+            // or after the ambiguous-send check (15 s).
+            chat.patience = Duration::from_secs(60);
             chat.book("hi, I'd like to book a haircut please", "You're booked")
                 .await;
             chat.log
