@@ -261,15 +261,11 @@ impl WorkerConfig {
         Ok(Self {
             common: CommonConfig::from_env(env)?,
             redis_url: redis_url(env),
-            admin_addr: env.parse_or(
-                "WORKER_ADMIN_ADDR",
-                SocketAddr::from(([0, 0, 0, 0], 9090)),
-            )?,
+            admin_addr: env
+                .parse_or("WORKER_ADMIN_ADDR", SocketAddr::from(([0, 0, 0, 0], 9090)))?,
             whatsapp_access_token: env.optional_secret("WHATSAPP_ACCESS_TOKEN"),
-            whatsapp_api_base: env.string_or(
-                "WHATSAPP_API_BASE",
-                "https://graph.facebook.com/v25.0",
-            ),
+            whatsapp_api_base: env
+                .string_or("WHATSAPP_API_BASE", "https://graph.facebook.com/v25.0"),
             calcom_api_base: env.string_or("CALCOM_API_BASE", "https://api.cal.com"),
             calcom_api_key: env.optional_secret("CALCOM_API_KEY"),
             tenants_file: env.string_or("TENANTS_FILE", "config/tenants.toml").into(),
