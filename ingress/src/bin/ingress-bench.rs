@@ -267,6 +267,47 @@ async fn purge(connection: &Connection, topology: &Topology) -> anyhow::Result<(
     Ok(())
 }
 
+/// CPU seconds (user + system) a process has used so far, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    // USER_HZ is 100 on Linux.
+    ticks / 100.0
+}
+
+/// The RabbitMQ node's process, to attribute broker CPU to each phase.
+fn broker_pid() -> Option<u32> {
+    let output = Command::new("pgrep").args(["-o", "beam.smp"]).output().ok()?;
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+}
+
+/// CPU seconds of (ingress, broker, this generator) spent while `phase` ran.
+struct CpuMeter {
+    ingress: u32,
+    broker: Option<u32>,
+    own: u32,
+}
+
+impl CpuMeter {
+    fn snapshot(&self) -> [f64; 3] {
+        [
+            cpu_seconds(self.ingress),
+            self.broker.map_or(0.0, cpu_seconds),
+            cpu_seconds(self.own),
+        ]
+    }
+}
+
 fn memory_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -345,6 +386,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let connection = Connection::connect(&args.amqp_url, ConnectionProperties::default()).await?;
     let counter = Arc::new(AtomicU64::new(0));
+    let meter = CpuMeter {
+        ingress: pid,
+        broker: broker_pid(),
+        own: std::process::id(),
+    };
 
     println!(
         "ingress benchmark: {} partitions, {} s per level, ingress pid {pid}",
@@ -355,11 +401,28 @@ async fn main() -> anyhow::Result<()> {
         "conc", "ingress/s", "p50 ms", "p99 ms", "p99.9", "raw/s", "p50 ms", "ratio"
     );
     let (mut best_ingress, mut best_raw) = (0f64, 0f64);
+    let mut cpu_lines = Vec::new();
     for &level in &args.levels {
+        let before = meter.snapshot();
         let ingress = run_ingress_level(&base, level, args.seconds, &counter).await;
+        let during_ingress = meter.snapshot();
         purge(&connection, &topology).await?;
+        let before_raw = meter.snapshot();
         let raw = run_raw_level(&connection, &topology, level, args.seconds, &counter).await?;
+        let during_raw = meter.snapshot();
         purge(&connection, &topology).await?;
+        let spent = |a: [f64; 3], b: [f64; 3]| [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+        let (i, r) = (spent(before, during_ingress), spent(before_raw, during_raw));
+        let delivered = ingress.rate * args.seconds as f64;
+        cpu_lines.push(format!(
+            "{level:>6} | ingress phase: ingress {:.1}s broker {:.1}s generator {:.1}s ({:.0} µs of ingress CPU per delivery) | raw phase: broker {:.1}s generator {:.1}s",
+            i[0],
+            i[1],
+            i[2],
+            1e6 * i[0] / delivered.max(1.0),
+            r[1],
+            r[2],
+        ));
         best_ingress = best_ingress.max(ingress.rate);
         best_raw = best_raw.max(raw.rate);
         let failures = if ingress.failed + raw.failed > 0 {
@@ -378,6 +441,10 @@ async fn main() -> anyhow::Result<()> {
             raw.percentile_ms(0.50),
             100.0 * ingress.rate / raw.rate.max(1.0),
         );
+    }
+    println!("CPU seconds per phase ({} s each; 2 cores = {} CPU-seconds available):", args.seconds, 2 * args.seconds);
+    for line in &cpu_lines {
+        println!("{line}");
     }
     println!(
         "saturation: ingress {best_ingress:.0}/s, raw broker {best_raw:.0}/s, ratio {:.0}%",
