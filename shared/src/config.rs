@@ -249,6 +249,9 @@ pub struct WorkerConfig {
     pub prefetch: u16,
     /// Identity in the membership registry; defaults to host name and process id.
     pub worker_id: String,
+    /// The environment as it was at start-up, to resolve the secrets the tenants file names
+    /// by variable (handoff signing keys) without reading the process environment later.
+    pub secrets: Env,
 }
 
 impl WorkerConfig {
@@ -271,6 +274,7 @@ impl WorkerConfig {
             tenants_file: env.string_or("TENANTS_FILE", "config/tenants.toml").into(),
             prefetch: env.parse_or("WORKER_PREFETCH", 32)?,
             worker_id: env.string_or("WORKER_ID", &default_id),
+            secrets: env.clone(),
         })
     }
 }

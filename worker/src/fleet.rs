@@ -15,7 +15,7 @@ use lapin::{Connection, ConnectionProperties};
 use secrecy::{ExposeSecret, SecretString};
 use shared::amqp::{Publisher, PublisherOptions, Topology};
 use shared::calcom::{CalcomClient, CalcomConfig};
-use shared::config::{Env, WorkerConfig};
+use shared::config::WorkerConfig;
 use shared::timers::TimerStore;
 use shared::whatsapp::{ClientConfig, WhatsAppClient};
 use tokio::net::TcpListener;
@@ -79,8 +79,8 @@ pub async fn run(
             path: config.tenants_file.display().to_string(),
             reason: e.to_string(),
         })?;
-    // Handoff signing secrets are read once, here, from the variables the file names.
-    let env = Env::from_process();
+    // Handoff signing secrets come from the variables the file names, as they were at start-up.
+    let env = &config.secrets;
     let handoff_secrets: BTreeMap<String, SecretString> = tenants
         .iter()
         .filter_map(|t| {

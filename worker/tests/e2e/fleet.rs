@@ -48,6 +48,61 @@ pub struct Fleet {
     ingress_url: String,
     tenants_path: PathBuf,
     pub processes: Vec<std::process::Child>,
+    /// Receives the handoff webhooks the tenants file configures.
+    pub agent: AgentWebhook,
+}
+
+/// Signing key of the salon's handoff webhook in these tests.
+pub const HANDOFF_SECRET: &str = "e2e-handoff-secret";
+
+/// A loopback stand-in for an agent tool's webhook: records every request it receives.
+pub struct AgentWebhook {
+    pub url: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>>,
+    _server: JoinHandle<()>,
+}
+
+impl AgentWebhook {
+    async fn start() -> Self {
+        use axum::extract::State;
+        let received: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>> =
+            Default::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/handoff", listener.local_addr().expect("addr"));
+        let app = axum::Router::new()
+            .route(
+                "/handoff",
+                axum::routing::post(
+                    |State(received): State<
+                        std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>>,
+                    >,
+                     headers: axum::http::HeaderMap,
+                     body: axum::body::Bytes| async move {
+                        let signature = headers
+                            .get("x-signature-256")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        if let Ok(mut all) = received.lock() {
+                            all.push((signature, body.to_vec()));
+                        }
+                        "ok"
+                    },
+                ),
+            )
+            .with_state(received.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            url,
+            received,
+            _server: server,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<(Option<String>, Vec<u8>)> {
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
 }
 
 fn unique_namespace(tag: &str) -> String {
@@ -78,14 +133,18 @@ impl Fleet {
     pub async fn start_with(tag: &str, workers: usize, options: FleetOptions) -> Fleet {
         let namespace = unique_namespace(tag);
         let partitions = 4u16;
-        let tenants_path = match &options.tenants_toml {
-            Some(toml) => {
-                let path = std::env::temp_dir().join(format!("{namespace}tenants.toml"));
-                std::fs::write(&path, toml).expect("write tenants file");
-                path
-            }
-            None => tenants_file(),
+        // Agents' webhook: a loopback receiver, so handoffs never leave the machine.
+        let agent = AgentWebhook::start().await;
+        let toml = match &options.tenants_toml {
+            Some(toml) => toml.clone(),
+            None => std::fs::read_to_string(tenants_file()).expect("example tenants file"),
         };
+        let toml = toml.replace(
+            "https://hooks.bella-hair.example/whatsapp-handoff",
+            &agent.url,
+        );
+        let tenants_path = std::env::temp_dir().join(format!("{namespace}tenants.toml"));
+        std::fs::write(&tenants_path, &toml).expect("write tenants file");
         let text = std::fs::read_to_string(&tenants_path).expect("tenants file");
         let tenants = Tenants::from_toml_str(&text).expect("example tenants file is valid");
 
@@ -189,6 +248,7 @@ impl Fleet {
             ingress_url,
             tenants_path,
             processes: Vec::new(),
+            agent,
         };
         for _ in 0..workers {
             fleet.start_worker().await;
@@ -214,6 +274,7 @@ impl Fleet {
             ("CALCOM_API_KEY", CALCOM_KEY),
             ("TENANTS_FILE", tenants.as_str()),
             ("WORKER_ID", worker_id.as_str()),
+            ("BELLA_HANDOFF_SECRET", HANDOFF_SECRET),
         ]);
         WorkerConfig::from_env(&env).expect("worker config")
     }
@@ -250,6 +311,7 @@ impl Fleet {
             .env("TENANTS_FILE", &self.tenants_path)
             .env("WORKER_ID", format!("e2e-process-{index}"))
             .env("WORKER_ADMIN_ADDR", "127.0.0.1:0")
+            .env("BELLA_HANDOFF_SECRET", HANDOFF_SECRET)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
@@ -426,9 +488,7 @@ impl Fleet {
                 .status();
             let _ = child.wait();
         }
-        if self.tenants_path != tenants_file() {
-            let _ = std::fs::remove_file(&self.tenants_path);
-        }
+        let _ = std::fs::remove_file(&self.tenants_path);
         for index in 0..self.workers.len() {
             self.stop_worker(index).await;
         }

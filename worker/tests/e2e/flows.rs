@@ -128,6 +128,22 @@ async fn handoff_then_release(business: &'static str, phrases: &Phrases, wa_id: 
             .as_array()
             .is_some_and(|t| !t.is_empty())
     );
+    // Where the tenant configures a webhook, the agent tool is told too, signed.
+    if business == SALON {
+        let requests = fleet.agent.requests();
+        assert_eq!(requests.len(), 1, "one handoff webhook");
+        let (signature, body) = &requests[0];
+        let expected = {
+            use hmac::Mac;
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(crate::fleet::HANDOFF_SECRET.as_bytes())
+                .expect("any key length");
+            mac.update(body);
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        };
+        assert_eq!(signature.as_deref(), Some(expected.as_str()), "signed with the tenant's secret");
+        let context: serde_json::Value = serde_json::from_slice(body).expect("JSON");
+        assert_eq!(context["customer"], wa_id);
+    }
     // The bot stays silent while a person has the conversation...
     chat.say(phrases.book).await;
     chat.expect_silence(Duration::from_secs(2)).await;
@@ -147,6 +163,11 @@ async fn handoff_silences_the_bot_until_released_english() {
 #[tokio::test]
 async fn handoff_silences_the_bot_until_released_spanish() {
     handoff_then_release(CLINIC, &ES, "34600300002").await;
+}
+
+#[tokio::test]
+async fn handoff_on_the_salon_in_spanish_signs_its_webhook() {
+    handoff_then_release(SALON, &ES, "34600300003").await;
 }
 
 #[tokio::test]
