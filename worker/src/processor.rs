@@ -178,7 +178,17 @@ impl Processor {
             return Ok(Processed::Ignored("delivery_progress"));
         }
 
+        let loaded = self
+            .store
+            .load(&envelope.tenant, &envelope.customer)
+            .instrument(info_span!("state.load"))
+            .await?;
+        self.metrics.stage("load", started);
         let event_id = dedup_id(envelope);
+        if loaded.was_processed(&event_id) {
+            return Ok(Processed::Duplicate);
+        }
+        let loaded_version = loaded.version;
         let mut run = EventRun {
             tenant,
             customer: &envelope.customer,
@@ -188,31 +198,11 @@ impl Processor {
             follow_ups: VecDeque::new(),
         };
         let calendar = self.calendars.for_tenant(tenant)?;
-        // The state and the free slots do not depend on each other: fetch both at once, so a
-        // reply waits for one round of Redis reads, not two.
-        let load = async {
-            let loaded = self
-                .store
-                .load(&envelope.tenant, &envelope.customer)
-                .instrument(info_span!("state.load"))
-                .await;
-            self.metrics.stage("load", started);
-            loaded
+        let mut availability = if needs_availability(&input) {
+            self.availability(calendar, &run).await?
+        } else {
+            Availability::Unneeded
         };
-        let fetch = async {
-            if needs_availability(&input) {
-                self.availability(calendar, &run).await
-            } else {
-                Ok(Availability::Unneeded)
-            }
-        };
-        let (loaded, availability) = tokio::join!(load, fetch);
-        let loaded = loaded?;
-        if loaded.was_processed(&event_id) {
-            return Ok(Processed::Duplicate);
-        }
-        let mut availability = availability?;
-        let loaded_version = loaded.version;
 
         let mut state = loaded;
         let mut next = Some(input);
@@ -371,18 +361,10 @@ impl Processor {
                 Ok(None)
             }
             Action::MarkRead { message_id } => {
-                // Blue ticks are a courtesy: they must neither delay the reply nor fail the
-                // conversation, so they go out beside it.
-                let client = self.outbox.client().clone();
-                let tenant_id = tenant_id.to_owned();
-                tokio::spawn(
-                    async move {
-                        if let Err(error) = client.mark_read(&tenant_id, &message_id).await {
-                            debug!(message = "Mark as read failed.", %error);
-                        }
-                    }
-                    .in_current_span(),
-                );
+                // Blue ticks are a courtesy: a failure must not fail the conversation.
+                if let Err(error) = self.outbox.client().mark_read(tenant_id, &message_id).await {
+                    debug!(message = "Mark as read failed.", %error);
+                }
                 Ok(None)
             }
             Action::Hold {

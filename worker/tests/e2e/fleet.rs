@@ -50,6 +50,8 @@ pub struct Fleet {
     pub processes: Vec<std::process::Child>,
     /// Receives the handoff webhooks the tenants file configures.
     pub agent: AgentWebhook,
+    /// Set by `finish`; otherwise `Drop` removes the namespace.
+    cleaned: bool,
 }
 
 /// Signing key of the salon's handoff webhook in these tests.
@@ -67,7 +69,9 @@ impl AgentWebhook {
         use axum::extract::State;
         let received: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>> =
             Default::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}/handoff", listener.local_addr().expect("addr"));
         let app = axum::Router::new()
             .route(
@@ -249,6 +253,7 @@ impl Fleet {
             tenants_path,
             processes: Vec::new(),
             agent,
+            cleaned: false,
         };
         for _ in 0..workers {
             fleet.start_worker().await;
@@ -500,15 +505,30 @@ impl Fleet {
             let _ = tokio::time::timeout(Duration::from_secs(10), task.handle).await;
         }
         cleanup(&self.namespace, self.partitions).await;
+        self.cleaned = true;
     }
 }
 
 impl Drop for Fleet {
-    /// A failing test must not leave worker processes running against the shared services.
+    /// A failing test must not leave worker processes running, nor queues and keys behind on
+    /// the shared services (every leftover quorum queue costs the broker CPU for good).
     fn drop(&mut self) {
         for child in &mut self.processes {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if !self.cleaned {
+            let namespace = self.namespace.clone();
+            let partitions = self.partitions;
+            let _ = std::thread::spawn(move || {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    runtime.block_on(cleanup(&namespace, partitions));
+                }
+            })
+            .join();
         }
     }
 }

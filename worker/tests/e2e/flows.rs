@@ -135,12 +135,17 @@ async fn handoff_then_release(business: &'static str, phrases: &Phrases, wa_id: 
         let (signature, body) = &requests[0];
         let expected = {
             use hmac::Mac;
-            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(crate::fleet::HANDOFF_SECRET.as_bytes())
-                .expect("any key length");
+            let mut mac =
+                hmac::Hmac::<sha2::Sha256>::new_from_slice(crate::fleet::HANDOFF_SECRET.as_bytes())
+                    .expect("any key length");
             mac.update(body);
             format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
         };
-        assert_eq!(signature.as_deref(), Some(expected.as_str()), "signed with the tenant's secret");
+        assert_eq!(
+            signature.as_deref(),
+            Some(expected.as_str()),
+            "signed with the tenant's secret"
+        );
         let context: serde_json::Value = serde_json::from_slice(body).expect("JSON");
         assert_eq!(context["customer"], wa_id);
     }
