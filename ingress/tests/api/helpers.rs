@@ -24,6 +24,41 @@ pub struct TestApp {
     _connection: Connection,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), ingress::IngressError>>>,
+    /// Set by `finish`; otherwise `Drop` deletes the namespace.
+    finished: bool,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !self.finished {
+            delete_topology_now(self.topology.clone());
+        }
+    }
+}
+
+/// Deletes a namespace's queues and exchanges from a plain thread: used by `Drop`, so a test
+/// that panics before `finish` does not leave quorum queues behind on the shared broker.
+fn delete_topology_now(topology: shared::amqp::Topology) {
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            if let Ok(connection) = lapin::Connection::connect(
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+                lapin::ConnectionProperties::default(),
+            )
+            .await
+                && let Ok(channel) = connection.create_channel().await
+            {
+                let _ = topology.delete(&channel).await;
+            }
+        });
+    })
+    .join();
 }
 
 pub fn unique_namespace(tag: &str) -> String {
@@ -82,6 +117,7 @@ pub async fn spawn_app(tag: &str, partitions: u16) -> TestApp {
         _connection: connection,
         stop: Some(stop),
         server: Some(server),
+        finished: false,
     };
     app.wait_ready(Duration::from_secs(10)).await;
     app
@@ -245,6 +281,7 @@ impl TestApp {
             .delete(&self.channel)
             .await
             .expect("delete test topology");
+        self.finished = true;
     }
 }
 

@@ -34,6 +34,38 @@ pub struct TestFleet {
     channel: Channel,
     reader: Option<Reader>,
     schedulers: Vec<RunningScheduler>,
+    /// Set by `finish`; otherwise `Drop` deletes the namespace's queues.
+    finished: bool,
+}
+
+impl Drop for TestFleet {
+    /// A test that panics before `finish` must not leave quorum queues on the shared broker.
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let topology = self.topology.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(connection) = Connection::connect(
+                    "amqp://guest:guest@127.0.0.1:5672/%2f",
+                    lapin::ConnectionProperties::default(),
+                )
+                .await
+                    && let Ok(channel) = connection.create_channel().await
+                {
+                    let _ = topology.delete(&channel).await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 /// A scheduler started in this process with `scheduler::run`.
@@ -104,6 +136,7 @@ pub async fn fleet(tag: &str, partitions: u16) -> TestFleet {
         channel,
         reader: Some(reader),
         schedulers: Vec::new(),
+        finished: false,
     }
 }
 
@@ -308,6 +341,7 @@ impl TestFleet {
             .await
             .expect("delete test topology");
         let _ = self.connection.close(200, "done".into()).await;
+        self.finished = true;
     }
 }
 
