@@ -57,18 +57,20 @@ pub struct Fleet {
 /// Signing key of the salon's handoff webhook in these tests.
 pub const HANDOFF_SECRET: &str = "e2e-handoff-secret";
 
+/// Each handoff webhook received: its `X-Signature-256` header and its body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>>;
+
 /// A loopback stand-in for an agent tool's webhook: records every request it receives.
 pub struct AgentWebhook {
     pub url: String,
-    pub received: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>>,
+    pub received: Received,
     _server: JoinHandle<()>,
 }
 
 impl AgentWebhook {
     async fn start() -> Self {
         use axum::extract::State;
-        let received: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>> =
-            Default::default();
+        let received: Received = Default::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -77,9 +79,7 @@ impl AgentWebhook {
             .route(
                 "/handoff",
                 axum::routing::post(
-                    |State(received): State<
-                        std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Vec<u8>)>>>,
-                    >,
+                    |State(received): State<Received>,
                      headers: axum::http::HeaderMap,
                      body: axum::body::Bytes| async move {
                         let signature = headers
