@@ -70,92 +70,35 @@ impl Topology {
 
     /// Declares everything idempotently. Safe to call from every process at every start.
     pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
-        let durable_exchange = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        let durable_queue = QueueDeclareOptions {
-            durable: true,
-            ..QueueDeclareOptions::default()
-        };
-
-        channel
-            .exchange_declare(
-                self.dead_letter_exchange().as_str().into(),
-                ExchangeKind::Fanout,
-                durable_exchange,
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .queue_declare(
-                self.dead_letter_queue().as_str().into(),
-                durable_queue,
-                quorum_args(),
-            )
-            .await?;
-        channel
-            .queue_bind(
-                self.dead_letter_queue().as_str().into(),
-                self.dead_letter_exchange().as_str().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .queue_declare(
-                self.unparsed_queue().as_str().into(),
-                durable_queue,
-                quorum_args(),
-            )
-            .await?;
-        channel
-            .exchange_declare(
-                self.handoff_exchange().as_str().into(),
-                ExchangeKind::Fanout,
-                durable_exchange,
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .queue_declare(
-                self.handoff_queue().as_str().into(),
-                durable_queue,
-                quorum_args(),
-            )
-            .await?;
-        channel
-            .queue_bind(
-                self.handoff_queue().as_str().into(),
-                self.handoff_exchange().as_str().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .exchange_declare(
-                self.conversations_exchange().as_str().into(),
-                ExchangeKind::Direct,
-                durable_exchange,
-                FieldTable::default(),
-            )
-            .await?;
+        declare_exchange(channel, &self.dead_letter_exchange(), ExchangeKind::Fanout).await?;
+        declare_queue(channel, &self.dead_letter_queue(), quorum_args()).await?;
+        bind(
+            channel,
+            &self.dead_letter_queue(),
+            &self.dead_letter_exchange(),
+            "",
+        )
+        .await?;
+        declare_queue(channel, &self.unparsed_queue(), quorum_args()).await?;
+        declare_exchange(channel, &self.handoff_exchange(), ExchangeKind::Fanout).await?;
+        declare_queue(channel, &self.handoff_queue(), quorum_args()).await?;
+        bind(channel, &self.handoff_queue(), &self.handoff_exchange(), "").await?;
+        declare_exchange(
+            channel,
+            &self.conversations_exchange(),
+            ExchangeKind::Direct,
+        )
+        .await?;
         for partition in 0..self.partitions {
             let queue = self.partition_queue(partition);
-            channel
-                .queue_declare(queue.as_str().into(), durable_queue, self.partition_args())
-                .await?;
-            channel
-                .queue_bind(
-                    queue.as_str().into(),
-                    self.conversations_exchange().as_str().into(),
-                    Self::partition_routing_key(partition).as_str().into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
+            declare_queue(channel, &queue, self.partition_args()).await?;
+            bind(
+                channel,
+                &queue,
+                &self.conversations_exchange(),
+                &Self::partition_routing_key(partition),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -214,6 +157,37 @@ impl Topology {
         }
         Ok(())
     }
+}
+
+async fn declare_exchange(channel: &Channel, name: &str, kind: ExchangeKind) -> lapin::Result<()> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(name.into(), kind, durable, FieldTable::default())
+        .await
+}
+
+async fn declare_queue(channel: &Channel, name: &str, args: FieldTable) -> lapin::Result<()> {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel.queue_declare(name.into(), durable, args).await?;
+    Ok(())
+}
+
+async fn bind(channel: &Channel, queue: &str, exchange: &str, key: &str) -> lapin::Result<()> {
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
 }
 
 fn quorum_args() -> FieldTable {
