@@ -287,7 +287,10 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// The RabbitMQ node's process, to attribute broker CPU to each phase.
 fn broker_pid() -> Option<u32> {
-    let output = Command::new("pgrep").args(["-o", "beam.smp"]).output().ok()?;
+    let output = Command::new("pgrep")
+        .args(["-o", "beam.smp"])
+        .output()
+        .ok()?;
     String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
 
@@ -442,7 +445,11 @@ async fn main() -> anyhow::Result<()> {
             100.0 * ingress.rate / raw.rate.max(1.0),
         );
     }
-    println!("CPU seconds per phase ({} s each; 2 cores = {} CPU-seconds available):", args.seconds, 2 * args.seconds);
+    println!(
+        "CPU seconds per phase ({} s each; 2 cores = {} CPU-seconds available):",
+        args.seconds,
+        2 * args.seconds
+    );
     for line in &cpu_lines {
         println!("{line}");
     }
