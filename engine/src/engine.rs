@@ -472,7 +472,16 @@ impl Run<'_, '_> {
 
     fn on_text(&mut self, body: &str, first_contact: bool) {
         let understanding = self.understand(body);
-        self.state.lang = Some(understanding.lang);
+        // STOP, START and "ok" are used whatever language a customer speaks: a bare keyword
+        // keeps the conversation's language instead of switching it.
+        let bare_keyword = body.split_whitespace().count() <= 2
+            && matches!(
+                understanding.top_intent(),
+                IntentName::OptOut | IntentName::OptIn | IntentName::Confirm
+            );
+        if !(bare_keyword && self.state.lang.is_some()) {
+            self.state.lang = Some(understanding.lang);
+        }
         if first_contact {
             // The greeting was prepared before the language was known.
             let texts = self.texts();

@@ -681,6 +681,20 @@ customer: ¿hola?
 }
 
 #[test]
+fn es_stop_en_una_conversacion_en_espanol_se_contesta_en_espanol() {
+    Conversation::run(
+        "
+tenant clinic
+now 2026-01-14 10:00
+customer: hola, ¿tenéis cita mañana?
+customer: STOP
+  bot says \"No recibirás más mensajes nuestros\"
+  stage opted_out
+",
+    );
+}
+
+#[test]
 fn es_baja_y_alta() {
     Conversation::run(
         "
