@@ -244,6 +244,9 @@ pub struct WorkerConfig {
     pub whatsapp_api_base: String,
     pub calcom_api_base: String,
     pub calcom_api_key: Option<SecretString>,
+    /// Requests per minute the Cal.com key allows (120 for standard API keys; Cal.com raises
+    /// it per key on request). The client paces itself below it.
+    pub calcom_rate_limit_per_minute: u32,
     pub tenants_file: std::path::PathBuf,
     /// Unacknowledged deliveries per partition: bounds memory and redelivery after a crash.
     pub prefetch: u16,
@@ -271,6 +274,18 @@ impl WorkerConfig {
                 .string_or("WHATSAPP_API_BASE", "https://graph.facebook.com/v25.0"),
             calcom_api_base: env.string_or("CALCOM_API_BASE", "https://api.cal.com"),
             calcom_api_key: env.optional_secret("CALCOM_API_KEY"),
+            calcom_rate_limit_per_minute: match env
+                .parse_or("CALCOM_RATE_LIMIT_PER_MINUTE", 120u32)?
+            {
+                // One request may go out at once and at least one more must refill.
+                limit if limit < 2 => {
+                    return Err(ConfigError::Invalid {
+                        var: "CALCOM_RATE_LIMIT_PER_MINUTE",
+                        reason: format!("{limit} is below the minimum of 2"),
+                    });
+                }
+                limit => limit,
+            },
             tenants_file: env.string_or("TENANTS_FILE", "config/tenants.toml").into(),
             prefetch: env.parse_or("WORKER_PREFETCH", 32)?,
             worker_id: env.string_or("WORKER_ID", &default_id),
@@ -347,6 +362,27 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn calcom_rate_limit_has_a_floor() {
+        let env = Env::from_pairs([("CALCOM_RATE_LIMIT_PER_MINUTE", "1")]);
+        let err = WorkerConfig::from_env(&env).expect_err("1 request a minute cannot be paced");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    var: "CALCOM_RATE_LIMIT_PER_MINUTE",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let env = Env::from_pairs([("CALCOM_RATE_LIMIT_PER_MINUTE", "600")]);
+        let config = WorkerConfig::from_env(&env).expect("valid");
+        assert_eq!(config.calcom_rate_limit_per_minute, 600);
+        let defaults = WorkerConfig::from_env(&Env::default()).expect("valid");
+        assert_eq!(defaults.calcom_rate_limit_per_minute, 120);
     }
 
     #[test]

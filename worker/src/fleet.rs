@@ -103,9 +103,16 @@ pub async fn run(
     let whatsapp = WhatsAppClient::new(whatsapp_config)?;
     let calcom = match &config.calcom_api_key {
         Some(key) => {
-            let client = CalcomClient::new(
-                CalcomConfig::new(key.clone()).with_base_url(config.calcom_api_base.clone()),
-            )?;
+            let mut calcom_config =
+                CalcomConfig::new(key.clone()).with_base_url(config.calcom_api_base.clone());
+            let limit = config.calcom_rate_limit_per_minute;
+            calcom_config.rate_limit = shared::calcom::RateLimit {
+                max_requests: limit,
+                window: Duration::from_secs(60),
+                // A sixth of the budget may go out back to back (20 of the standard 120).
+                burst: (limit / 6).clamp(1, limit - 1),
+            };
+            let client = CalcomClient::new(calcom_config)?;
             Some(Calendar::Calcom(CalcomCalendar::new(client)))
         }
         None => None,
