@@ -186,6 +186,26 @@ impl Run<'_, '_> {
         self.tenant().resource(resource).map(|r| r.name.clone())
     }
 
+    /// Where a conversation goes once its hold ends: a reschedule goes on without the hold
+    /// (the booking stays); anything else goes back to choosing a time for that service.
+    fn stage_after_hold(&self, hold: &Hold) -> Stage {
+        match self.state.stage.clone() {
+            Stage::Rescheduling {
+                booking_id,
+                options,
+                ..
+            } => Stage::Rescheduling {
+                booking_id,
+                options,
+                hold: None,
+            },
+            _ => Stage::ChoosingTime {
+                service: hold.slot.service.clone(),
+                options: Vec::new(),
+            },
+        }
+    }
+
     fn slot_line(&self, slot: &Slot) -> String {
         self.texts().booking_line(
             &self.service_name(&slot.service),
@@ -1332,21 +1352,7 @@ impl Run<'_, '_> {
         self.actions.push(Action::CancelTimer {
             id: hold.timer_id(),
         });
-        self.state.stage = match self.state.stage.clone() {
-            Stage::Rescheduling {
-                booking_id,
-                options,
-                ..
-            } => Stage::Rescheduling {
-                booking_id,
-                options,
-                hold: None,
-            },
-            _ => Stage::ChoosingTime {
-                service: hold.slot.service.clone(),
-                options: Vec::new(),
-            },
-        };
+        self.state.stage = self.stage_after_hold(&hold);
     }
 
     /// Forgets the current hold without releasing it (it was never ours, or is already gone).
@@ -1665,21 +1671,7 @@ impl Run<'_, '_> {
                     slot: hold.slot.clone(),
                     token: hold.token.clone(),
                 });
-                self.state.stage = match self.state.stage.clone() {
-                    Stage::Rescheduling {
-                        booking_id,
-                        options,
-                        ..
-                    } => Stage::Rescheduling {
-                        booking_id,
-                        options,
-                        hold: None,
-                    },
-                    _ => Stage::ChoosingTime {
-                        service: hold.slot.service.clone(),
-                        options: Vec::new(),
-                    },
-                };
+                self.state.stage = self.stage_after_hold(&hold);
                 let asked = self.when_text(hold.slot.start);
                 if self.state.in_service_window(self.now()) {
                     let options = self.alternatives(&hold.slot.service, hold.slot.start, None);
