@@ -62,7 +62,6 @@ struct Inner {
     link_failed: Notify,
     next_channel: AtomicUsize,
     stopping: AtomicBool,
-    stopped: Notify,
 }
 
 struct Link {
@@ -85,7 +84,6 @@ impl Publisher {
             link_failed: Notify::new(),
             next_channel: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
-            stopped: Notify::new(),
         });
         tokio::spawn(maintain_connection(inner.clone()));
         Self { inner }
@@ -271,6 +269,15 @@ async fn maintain_connection(inner: Arc<Inner>) {
         }
         match tokio::time::timeout(Duration::from_secs(5), connect(&inner.options)).await {
             Ok(Ok(link)) => {
+                // `close` may have run while this connection was being made: do not leave a
+                // connection open behind it.
+                if inner.stopping.load(Ordering::SeqCst) {
+                    let _ = link
+                        .connection
+                        .close(200, ShortString::from("shutting down"))
+                        .await;
+                    break;
+                }
                 info!(message = "Connected to the broker.", name = %inner.options.connection_name);
                 *inner
                     .link
@@ -288,5 +295,4 @@ async fn maintain_connection(inner: Arc<Inner>) {
             }
         }
     }
-    inner.stopped.notify_waiters();
 }
