@@ -121,6 +121,14 @@ fn install(
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
+                // Every `Instrumented` poll enters and exits its spans; these three would add
+                // a clock read, a thread-local context push and two attributes to each of
+                // them. Propagation reads the span's own context (`Span::context`), so
+                // nothing here relies on an active OpenTelemetry context, and thread names
+                // say nothing about an async task.
+                .with_tracked_inactivity(false)
+                .with_context_activation(false)
+                .with_threads(false)
                 .with_filter(exported),
         )
         .with(

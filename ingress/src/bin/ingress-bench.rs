@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueuePurgeOptions};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
-use shared::amqp::Topology;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Connection, ConnectionProperties};
+use shared::amqp::{EnvelopeMessage, Topology, message_properties};
 
 #[derive(Parser)]
 #[command(about = "Ingress throughput and latency versus raw broker publish-confirm throughput")]
@@ -170,7 +171,8 @@ async fn run_ingress_fixed_rate(
 }
 
 /// The ceiling: the same envelopes published straight through lapin, shaped like ingress's
-/// publisher (4 confirm channels round-robin, mandatory, persistent), same concurrency.
+/// publisher (4 confirm channels round-robin, mandatory, persistent, the same properties and
+/// headers), same concurrency.
 async fn run_raw_level(
     connection: &Connection,
     topology: &Topology,
@@ -206,8 +208,9 @@ async fn run_raw_level(
                         continue;
                     };
                     for envelope in split.events {
-                        let partition = topology.partition_for(&envelope.conversation_key());
-                        let Ok(bytes) = serde_json::to_vec(&envelope) else {
+                        let Ok(message) =
+                            EnvelopeMessage::new(&topology, &envelope, traceparent_headers())
+                        else {
                             failed += 1;
                             continue;
                         };
@@ -216,14 +219,14 @@ async fn run_raw_level(
                         let confirmed = async {
                             channel
                                 .basic_publish(
-                                    topology.conversations_exchange().as_str().into(),
-                                    Topology::partition_routing_key(partition).as_str().into(),
+                                    message.exchange.as_str().into(),
+                                    message.routing_key.as_str().into(),
                                     BasicPublishOptions {
                                         mandatory: true,
                                         immediate: false,
                                     },
-                                    &bytes,
-                                    BasicProperties::default().with_delivery_mode(2),
+                                    &message.body,
+                                    message_properties(message.headers, Some(&envelope.id)),
                                 )
                                 .await?
                                 .await
@@ -250,6 +253,22 @@ async fn run_raw_level(
         failed,
         started.elapsed(),
     ))
+}
+
+/// The trace context ingress injects into every message, so the raw path carries the same
+/// header table the broker has to store and parse.
+fn traceparent_headers() -> FieldTable {
+    let mut headers = FieldTable::default();
+    headers.insert(
+        "traceparent".into(),
+        AMQPValue::LongString(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .as_bytes()
+                .to_vec()
+                .into(),
+        ),
+    );
+    headers
 }
 
 /// Empties the partitions between runs so queue depth does not skew the next level.

@@ -4,7 +4,9 @@
 mod publisher;
 mod topology;
 
-pub use publisher::{PublishError, Publisher, PublisherOptions};
+pub use publisher::{
+    EnvelopeMessage, PublishError, Publisher, PublisherOptions, message_properties,
+};
 pub use topology::{DELIVERY_LIMIT, Topology};
 
 use lapin::types::{AMQPValue, FieldTable, ShortString};

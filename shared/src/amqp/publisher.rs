@@ -1,13 +1,13 @@
 //! A publisher that never claims success it did not get: every publish is persistent,
 //! `mandatory`, and awaits the broker's confirm. A nack, a return (unroutable) or a timeout is
 //! an error. Confirms are pipelined: any number of publishes wait on their confirms at once,
-//! spread over a few channels of one dedicated connection.
+//! spread over a few channels of one dedicated connection by routing key.
 //!
 //! The connection is owned by a background task that reconnects with exponential backoff and
 //! re-declares the topology, so callers never block on a dead broker: while it is down,
 //! `publish` fails at once with [`PublishError::Unavailable`].
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ pub enum PublishError {
 pub struct PublisherOptions {
     pub amqp_url: SecretString,
     pub topology: Topology,
-    /// Confirm-mode channels on the connection; publishes are spread round-robin.
+    /// Confirm-mode channels on the connection; each routing key keeps to one of them.
     pub channels: usize,
     /// Bound on one publish from call to confirm.
     pub publish_timeout: Duration,
@@ -60,7 +60,6 @@ struct Inner {
     link: RwLock<Option<Arc<Link>>>,
     /// Wakes the connection task early when a publish saw the link fail.
     link_failed: Notify,
-    next_channel: AtomicUsize,
     stopping: AtomicBool,
 }
 
@@ -82,7 +81,6 @@ impl Publisher {
             options,
             link: RwLock::new(None),
             link_failed: Notify::new(),
-            next_channel: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
         });
         tokio::spawn(maintain_connection(inner.clone()));
@@ -120,22 +118,23 @@ impl Publisher {
 
     /// Publishes an event into its conversation's partition, with the current trace context.
     pub async fn publish_envelope(&self, envelope: &Envelope) -> Result<(), PublishError> {
-        let topology = &self.inner.options.topology;
-        let partition = topology.partition_for(&envelope.conversation_key());
-        let body = serde_json::to_vec(envelope)?;
         let mut headers = FieldTable::default();
         crate::telemetry::inject_amqp_headers(&mut headers);
+        let message = EnvelopeMessage::new(&self.inner.options.topology, envelope, headers)?;
         self.publish(
-            &topology.conversations_exchange(),
-            &Topology::partition_routing_key(partition),
-            &body,
-            headers,
+            &message.exchange,
+            &message.routing_key,
+            &message.body,
+            message.headers,
             Some(&envelope.id),
         )
         .await
     }
 
     /// Publishes raw bytes persistently with `mandatory`, and waits for the confirm.
+    ///
+    /// Messages with the same routing key always travel on the same channel, so they reach
+    /// their queue in the order they were published.
     pub async fn publish(
         &self,
         exchange: &str,
@@ -145,16 +144,8 @@ impl Publisher {
         message_id: Option<&str>,
     ) -> Result<(), PublishError> {
         let link = self.current_link().ok_or(PublishError::Unavailable)?;
-        let index = self.inner.next_channel.fetch_add(1, Ordering::Relaxed) % link.channels.len();
-        let channel = &link.channels[index];
-        let mut properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type(ShortString::from("application/json"))
-            .with_headers(headers);
-        // AMQP short strings hold 255 bytes; the id is in the body anyway.
-        if let Some(id) = message_id.filter(|id| id.len() <= 255) {
-            properties = properties.with_message_id(ShortString::from(id));
-        }
+        let channel = &link.channels[channel_for(routing_key, link.channels.len())];
+        let properties = message_properties(headers, message_id);
         let timeout = self.inner.options.publish_timeout;
         let attempt = async {
             let confirm = channel
@@ -210,6 +201,57 @@ impl Publisher {
                 .await;
         }
     }
+}
+
+/// Where and how an event is published: the exchange, the partition's routing key and the
+/// encoded body. Public so a benchmark can publish byte-for-byte what ingress publishes.
+pub struct EnvelopeMessage {
+    pub exchange: String,
+    pub routing_key: String,
+    pub body: Vec<u8>,
+    pub headers: FieldTable,
+}
+
+impl EnvelopeMessage {
+    pub fn new(
+        topology: &Topology,
+        envelope: &Envelope,
+        headers: FieldTable,
+    ) -> Result<Self, serde_json::Error> {
+        let partition = topology.partition_for(&envelope.conversation_key());
+        Ok(Self {
+            exchange: topology.conversations_exchange(),
+            routing_key: Topology::partition_routing_key(partition),
+            body: serde_json::to_vec(envelope)?,
+            headers,
+        })
+    }
+}
+
+/// The properties of every message the fleet publishes: persistent JSON, with the event id as
+/// the message id where AMQP can carry it.
+pub fn message_properties(headers: FieldTable, message_id: Option<&str>) -> BasicProperties {
+    let properties = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type(ShortString::from("application/json"))
+        .with_headers(headers);
+    // AMQP short strings hold 255 bytes; the id is in the body anyway.
+    match message_id.filter(|id| id.len() <= 255) {
+        Some(id) => properties.with_message_id(ShortString::from(id)),
+        None => properties,
+    }
+}
+
+/// The same routing key always maps to the same channel, because only one channel keeps order:
+/// two events of one conversation published on different channels could reach their partition
+/// swapped.
+fn channel_for(routing_key: &str, channels: usize) -> usize {
+    let hash = routing_key
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    (hash % channels.max(1) as u64) as usize
 }
 
 async fn connect(options: &PublisherOptions) -> Result<Link, lapin::Error> {
@@ -294,5 +336,23 @@ async fn maintain_connection(inner: Arc<Inner>) {
                 tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(2))).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_routing_key_keeps_to_one_channel_and_partitions_use_them_all() {
+        let mut used = [0usize; 4];
+        for partition in 0..16 {
+            let key = Topology::partition_routing_key(partition);
+            let channel = channel_for(&key, 4);
+            assert_eq!(channel, channel_for(&key, 4));
+            used[channel] += 1;
+        }
+        assert!(used.iter().all(|&n| n >= 2), "{used:?}");
+        assert_eq!(channel_for("p3", 1), 0);
     }
 }
