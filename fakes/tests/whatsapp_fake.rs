@@ -1104,6 +1104,69 @@ async fn accepted_messages_are_followed_by_sent_delivered_read_webhooks() {
 }
 
 #[tokio::test]
+async fn statuses_due_within_the_batch_window_share_one_delivery() {
+    let mut receiver = Receiver::start().await;
+    let fake = start(FakeConfig {
+        webhook_url: Some(receiver.url.clone()),
+        statuses: StatusWebhooks {
+            skip_delivered_probability: 0.0,
+            sent_after: Duration::from_millis(5),
+            delivered_after: Duration::from_millis(10),
+            read_after: None,
+            batch_window: Duration::from_millis(200),
+            ..StatusWebhooks::default()
+        },
+        ..config()
+    })
+    .await;
+    fake.open_window(BUSINESS, CUSTOMER);
+    let mut wamids = Vec::new();
+    for text in ["one", "two"] {
+        let answer = post(&fake, text_to("+16505551234", text)).await;
+        wamids.push(
+            answer.body["messages"][0]["id"]
+                .as_str()
+                .expect("wamid")
+                .to_owned(),
+        );
+    }
+    let delivery = receiver.next().await;
+    let value = &delivery["entry"][0]["changes"][0]["value"];
+    assert_eq!(value["metadata"]["phone_number_id"], BUSINESS);
+    let statuses: Vec<(String, String)> = value["statuses"]
+        .as_array()
+        .expect("statuses array")
+        .iter()
+        .map(|status| {
+            (
+                status["id"].as_str().unwrap_or_default().to_owned(),
+                status["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses.len(), 4, "{statuses:?}");
+    for wamid in &wamids {
+        let states: Vec<&str> = statuses
+            .iter()
+            .filter(|(id, _)| id == wamid)
+            .map(|(_, state)| state.as_str())
+            .collect();
+        assert_eq!(states, ["sent", "delivered"]);
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), receiver.deliveries.recv())
+            .await
+            .is_err(),
+        "every status travelled in the one batch"
+    );
+    let record = fake
+        .wait_for_status(&wamids[1], DeliveryState::Delivered, WAIT)
+        .await
+        .expect("recorded");
+    assert!(record.acknowledged);
+}
+
+#[tokio::test]
 async fn read_can_follow_sent_directly() {
     let mut receiver = Receiver::start().await;
     let fake = start(FakeConfig {

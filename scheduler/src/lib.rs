@@ -54,9 +54,6 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// Bound on any one Redis call, so a stalled Redis shows as a failed round, not a hung loop.
 const REDIS_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Redis connections: completions run concurrently, one connection each.
-const REDIS_POOL_SIZE: usize = 16;
-
 /// Confirm-mode channels on the publishing connection.
 const PUBLISH_CHANNELS: usize = 4;
 
@@ -125,7 +122,7 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SchedulerError> {
-    let pool = shared::redis::pool(&config.redis_url, REDIS_POOL_SIZE)?;
+    let pool = shared::redis::pool(&config.redis_url)?;
     let store = TimerStore::new(pool.clone(), &config.common.namespace);
     let topology = Topology::new(&config.common.namespace, config.common.partitions);
     let publisher = Publisher::start(PublisherOptions {

@@ -119,8 +119,6 @@ impl ClaimedTimer {
 pub enum TimerError {
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("Redis pool: {0}")]
-    Pool(#[from] deadpool_redis::PoolError),
     #[error("invalid timer: {0}")]
     Invalid(String),
     #[error("shard {0} is outside 0..{TIMER_SHARDS}")]
@@ -197,7 +195,7 @@ impl TimerStore {
         })
         .map_err(|e| TimerError::Invalid(e.to_string()))?;
         let shard = shard_of(&timer.id);
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let _: i64 = SCHEDULE
             .key(self.due_key(shard))
             .key(self.data_key(shard))
@@ -213,7 +211,7 @@ impl TimerStore {
     /// removed too, but its event may still go out once (see the module invariant).
     pub async fn cancel(&self, id: &str) -> Result<bool, TimerError> {
         let shard = shard_of(id);
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let removed: i64 = CANCEL
             .key(self.due_key(shard))
             .key(self.data_key(shard))
@@ -226,7 +224,7 @@ impl TimerStore {
     /// The timer as currently stored, if any.
     pub async fn get(&self, id: &str) -> Result<Option<TimerSpec>, TimerError> {
         let shard = shard_of(id);
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let record: Option<String> = redis::cmd("HGET")
             .arg(self.data_key(shard))
             .arg(id)
@@ -256,7 +254,7 @@ impl TimerStore {
             return Ok(Vec::new());
         }
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX).max(1);
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let reply: redis::Value = CLAIM
             .key(self.due_key(shard))
             .key(self.data_key(shard))
@@ -288,7 +286,7 @@ impl TimerStore {
     /// Deletes a published timer, but only if it is still exactly as claimed: a timer that was
     /// rescheduled (or cancelled and re-created) while it was being published survives.
     pub async fn complete(&self, claimed: &ClaimedTimer) -> Result<(), TimerError> {
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let _: i64 = COMPLETE
             .key(self.due_key(claimed.shard))
             .key(self.data_key(claimed.shard))
@@ -307,7 +305,7 @@ impl TimerStore {
         claimed: &ClaimedTimer,
         retry_at: DateTime<Utc>,
     ) -> Result<bool, TimerError> {
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let released: i64 = RELEASE
             .key(self.due_key(claimed.shard))
             .key(self.data_key(claimed.shard))
@@ -330,7 +328,7 @@ impl TimerStore {
                 .arg(0)
                 .arg("WITHSCORES");
         }
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let firsts: Vec<Vec<(String, f64)>> = pipe.query_async(&mut connection).await?;
         let earliest = firsts
             .iter()
@@ -347,14 +345,14 @@ impl TimerStore {
         for shard in 0..TIMER_SHARDS {
             pipe.cmd("ZCARD").arg(self.due_key(shard));
         }
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let counts: Vec<u64> = pipe.query_async(&mut connection).await?;
         Ok(counts.iter().sum())
     }
 
     /// The Redis server's clock: one clock for every scheduler replica, whatever their hosts'.
     pub async fn now(&self) -> Result<DateTime<Utc>, TimerError> {
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let (seconds, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut connection).await?;
         DateTime::from_timestamp(seconds, (micros * 1000) as u32)
             .ok_or_else(|| TimerError::Invalid(format!("Redis TIME {seconds}.{micros}")))
@@ -505,11 +503,11 @@ mod tests {
         assert_eq!(shard_of("15550001111|34600111222"), 3);
     }
 
-    #[test]
-    fn keys_share_one_cluster_slot_per_shard() {
-        let pool = deadpool_redis::Config::from_url("redis://127.0.0.1:6379")
-            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-            .expect("pool config");
+    #[tokio::test]
+    async fn keys_share_one_cluster_slot_per_shard() {
+        // The connection is lazy: nothing here talks to Redis.
+        let pool =
+            crate::redis::pool(&"redis://127.0.0.1:6379".to_owned().into()).expect("pool config");
         let store = TimerStore::new(pool, "ns.");
         assert_eq!(store.due_key(7), "ns.timers:{7}");
         assert_eq!(store.data_key(7), "ns.timers:{7}:data");

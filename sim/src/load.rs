@@ -249,7 +249,7 @@ pub async fn audit_calendars(sandbox: &Sandbox) -> (u64, u64) {
         .filter_map(|b| tenants.get(&b.phone_number_id))
         .collect();
     if !builtin.is_empty() {
-        match shared::redis::pool(&sandbox_redis_url(sandbox), 2) {
+        match shared::redis::pool(&sandbox_redis_url(sandbox)) {
             Ok(pool) => {
                 let calendar = worker::calendar::BuiltinCalendar::new(
                     pool,

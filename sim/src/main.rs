@@ -93,6 +93,10 @@ enum Mode {
         /// Do not send sent/delivered/read status webhooks back through ingress.
         #[arg(long)]
         no_status_webhooks: bool,
+        /// Milliseconds over which the fake WhatsApp gathers one business number's status
+        /// updates into a single webhook POST, as Meta aggregates them (0: one POST each).
+        #[arg(long, default_value_t = 0)]
+        status_batch_ms: u64,
         /// Seconds a customer waits for a reply before the message counts as unanswered.
         #[arg(long, default_value_t = 15)]
         reply_timeout: u64,
@@ -186,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
                 worker_mode: WorkerMode::InProcess,
                 partitions: common.partitions,
                 status_webhooks: true,
+                status_batch: std::time::Duration::ZERO,
                 generous_calcom: false,
                 log_filter: common.log.clone(),
                 prefetch: 32,
@@ -233,6 +238,7 @@ async fn main() -> anyhow::Result<()> {
                 worker_mode: WorkerMode::InProcess,
                 partitions: common.partitions,
                 status_webhooks: true,
+                status_batch: std::time::Duration::ZERO,
                 generous_calcom: false,
                 log_filter: common.log.clone(),
                 prefetch: 32,
@@ -259,6 +265,7 @@ async fn main() -> anyhow::Result<()> {
             businesses,
             calcom_every,
             no_status_webhooks,
+            status_batch_ms,
             reply_timeout,
             prefetch,
             seed,
@@ -276,6 +283,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 partitions: common.partitions,
                 status_webhooks: !no_status_webhooks,
+                status_batch: std::time::Duration::from_millis(status_batch_ms),
                 generous_calcom: true,
                 log_filter: common.log.clone(),
                 prefetch,

@@ -25,6 +25,9 @@ pub struct SandboxOptions {
     pub partitions: u16,
     /// Status webhooks (sent, delivered, read) for every bot message, back through ingress.
     pub status_webhooks: bool,
+    /// Statuses of one business number falling due within this window share one webhook
+    /// POST, as Meta aggregates them; zero sends each alone.
+    pub status_batch: std::time::Duration,
     /// Raise the fake Cal.com's request budget: for load runs.
     pub generous_calcom: bool,
     pub log_filter: String,
@@ -50,7 +53,10 @@ impl Sandbox {
         let namespace = fresh_namespace();
         let workers = options.workers.max(1);
         let statuses = if options.status_webhooks {
-            StatusWebhooks::default()
+            StatusWebhooks {
+                batch_window: options.status_batch,
+                ..StatusWebhooks::default()
+            }
         } else {
             StatusWebhooks {
                 enabled: false,

@@ -31,6 +31,8 @@ async fn sandbox(world: World, workers: usize) -> Sandbox {
         worker_mode: WorkerMode::InProcess,
         partitions: 4,
         status_webhooks: true,
+        // Batched like Meta's, so ingress splits multi-status deliveries end to end.
+        status_batch: std::time::Duration::from_millis(20),
         generous_calcom: true,
         log_filter: "warn".into(),
         prefetch: 32,

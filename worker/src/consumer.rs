@@ -10,14 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
+
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
     BasicRejectOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{Channel, Connection};
+use lapin::{Acker, Channel, Connection};
 use shared::amqp::{Publisher, Topology};
 use shared::envelope::Envelope;
 use tokio::sync::watch;
@@ -62,7 +63,31 @@ pub async fn consume_partition(
         )
         .await?;
     info!(message = "Consuming partition.", partition);
+    let mut acks = DeferredAcks::new(context.prefetch);
     loop {
+        // Deliveries already received are handled back to back and acknowledged together
+        // with one `multiple` ack: under load that is one broker round trip (and one quorum
+        // queue settle command) per batch instead of one per event. Replies do not wait for
+        // acks, and a redelivery after a crash is answered from the processed-event record.
+        if acks.pending() {
+            match consumer.next().now_or_never() {
+                Some(Some(Ok(delivery))) => {
+                    if let Some(acker) = handle(&context, &channel, partition, delivery).await {
+                        acks.defer(acker).await;
+                    }
+                    continue;
+                }
+                Some(Some(Err(error))) => {
+                    acks.flush().await;
+                    return Err(error);
+                }
+                Some(None) => {
+                    acks.flush().await;
+                    return Ok(());
+                }
+                None => acks.flush().await,
+            }
+        }
         tokio::select! {
             biased;
             changed = stop.changed() => {
@@ -71,12 +96,17 @@ pub async fn consume_partition(
                 }
             }
             next = consumer.next() => match next {
-                Some(Ok(delivery)) => handle(&context, &channel, partition, delivery).await,
+                Some(Ok(delivery)) => {
+                    if let Some(acker) = handle(&context, &channel, partition, delivery).await {
+                        acks.defer(acker).await;
+                    }
+                }
                 Some(Err(error)) => return Err(error),
                 None => return Ok(()),
             },
         }
     }
+    acks.flush().await;
     // Stop new deliveries, then finish the ones already here before letting go.
     let _ = channel
         .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
@@ -84,16 +114,72 @@ pub async fn consume_partition(
     let deadline = Instant::now() + DRAIN_LIMIT;
     while Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_millis(200), consumer.next()).await {
-            Ok(Some(Ok(delivery))) => handle(&context, &channel, partition, delivery).await,
+            Ok(Some(Ok(delivery))) => {
+                if let Some(acker) = handle(&context, &channel, partition, delivery).await {
+                    acks.defer(acker).await;
+                }
+            }
             _ => break,
         }
     }
+    acks.flush().await;
     let _ = channel.close(200, "partition released".into()).await;
     info!(message = "Released partition.", partition);
     Ok(())
 }
 
-async fn handle(context: &ConsumerContext, channel: &Channel, partition: u16, delivery: Delivery) {
+/// Acks held back until the deliveries already received are handled. Acking the newest with
+/// `multiple` settles every earlier delivery on the channel; that is only right because a
+/// partition is handled strictly in order and every delivery that is not deferred here was
+/// settled on its own (rejected, or dead-lettered and acked) before the next one started.
+struct DeferredAcks {
+    newest: Option<Acker>,
+    count: usize,
+    /// Flush before the broker's prefetch window fills up and it stops delivering.
+    limit: usize,
+}
+
+impl DeferredAcks {
+    fn new(prefetch: u16) -> Self {
+        Self {
+            newest: None,
+            count: 0,
+            limit: usize::from(prefetch / 2).max(1),
+        }
+    }
+
+    fn pending(&self) -> bool {
+        self.newest.is_some()
+    }
+
+    async fn defer(&mut self, acker: Acker) {
+        self.newest = Some(acker);
+        self.count += 1;
+        if self.count >= self.limit {
+            self.flush().await;
+        }
+    }
+
+    async fn flush(&mut self) {
+        self.count = 0;
+        let Some(acker) = self.newest.take() else {
+            return;
+        };
+        if let Err(error) = acker.ack(BasicAckOptions { multiple: true }).await {
+            // The broker will redeliver; processing is idempotent, so this only costs time.
+            warn!(message = "Ack failed.", %error);
+        }
+    }
+}
+
+/// Handles one delivery. A success is returned as its acker for [`DeferredAcks`]; every
+/// other outcome is settled here before returning.
+async fn handle(
+    context: &ConsumerContext,
+    channel: &Channel,
+    partition: u16,
+    delivery: Delivery,
+) -> Option<Acker> {
     let envelope = match shared::envelope::decode(&delivery.data) {
         Ok(envelope) => envelope,
         Err(error) => {
@@ -106,7 +192,7 @@ async fn handle(context: &ConsumerContext, channel: &Channel, partition: u16, de
                 &error.to_string(),
             )
             .await;
-            return;
+            return None;
         }
     };
     let span = info_span!(
@@ -134,7 +220,7 @@ async fn handle(context: &ConsumerContext, channel: &Channel, partition: u16, de
             context.metrics.event(kind, label);
             let age = chrono::Utc::now() - envelope.received_at;
             context.metrics.event_age(age.as_seconds_f64());
-            ack(channel, &delivery).await;
+            Some(delivery.acker)
         }
         Err(ProcessError::Permanent(reason)) => {
             context.metrics.event(kind, "dead_letter");
@@ -147,6 +233,7 @@ async fn handle(context: &ConsumerContext, channel: &Channel, partition: u16, de
                 &reason,
             )
             .await;
+            None
         }
         Err(ProcessError::Transient(reason)) => {
             context.metrics.event(kind, "requeued");
@@ -158,6 +245,7 @@ async fn handle(context: &ConsumerContext, channel: &Channel, partition: u16, de
                 .acker
                 .reject(BasicRejectOptions { requeue: true })
                 .await;
+            None
         }
     }
 }

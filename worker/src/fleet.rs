@@ -91,7 +91,7 @@ pub async fn run(
 
     let namespace = config.common.namespace.clone();
     let topology = Topology::new(&namespace, config.common.partitions);
-    let pool = shared::redis::pool(&config.redis_url, 16)?;
+    let pool = shared::redis::pool(&config.redis_url)?;
     shared::redis::ping(&pool).await?;
     let keys = Keys::new(&namespace);
     let token = config

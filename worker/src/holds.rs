@@ -16,8 +16,6 @@ use crate::keys::Keys;
 pub enum HoldError {
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("Redis pool: {0}")]
-    Pool(#[from] deadpool_redis::PoolError),
 }
 
 #[derive(Clone)]
@@ -58,7 +56,7 @@ impl Holds {
             .iter()
             .find(|r| r.id == slot.resource)
             .map_or(1, |r| r.capacity);
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let result: i64 = HOLD
             .key(self.keys.hold(tenant_id, &slot.resource, slot.start))
             .key(self.keys.fence(tenant_id, &slot.resource, slot.start))
@@ -90,7 +88,7 @@ impl Holds {
         token: &str,
     ) -> Result<bool, HoldError> {
         let tenant_id = &tenant.phone_number_id;
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let released: i64 = RELEASE
             .key(self.keys.hold(tenant_id, &slot.resource, slot.start))
             .key(self.keys.holds_index(tenant_id))
@@ -111,7 +109,7 @@ impl Holds {
         ttl_ms: u64,
     ) -> Result<bool, HoldError> {
         let tenant_id = &tenant.phone_number_id;
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let extended: i64 = EXTEND
             .key(self.keys.hold(tenant_id, &slot.resource, slot.start))
             .key(self.keys.holds_index(tenant_id))
@@ -131,7 +129,7 @@ impl Holds {
         slot: &Slot,
         token: &str,
     ) -> Result<bool, HoldError> {
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let value: Option<String> = redis::cmd("GET")
             .arg(self.keys.hold(tenant, &slot.resource, slot.start))
             .query_async(&mut connection)
@@ -146,7 +144,7 @@ impl Holds {
         conversation: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Busy>, HoldError> {
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
             .arg(self.keys.holds_index(tenant))
             .arg(now.timestamp_millis())

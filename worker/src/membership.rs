@@ -73,8 +73,6 @@ pub struct Membership {
 pub enum MembershipError {
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("Redis pool: {0}")]
-    Pool(#[from] deadpool_redis::PoolError),
 }
 
 impl Membership {
@@ -94,7 +92,7 @@ impl Membership {
     /// Records this worker as alive and returns the live members, sorted. Uses Redis's clock
     /// so that workers with skewed clocks still agree on who is alive.
     pub async fn heartbeat(&self) -> Result<Vec<String>, MembershipError> {
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let members: Vec<String> = HEARTBEAT
             .key(&self.key)
             .arg(&self.worker_id)
@@ -107,7 +105,7 @@ impl Membership {
     /// Leaves at once, so the others take over this worker's partitions without waiting for
     /// its heartbeat to expire.
     pub async fn leave(&self) -> Result<(), MembershipError> {
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         redis::cmd("ZREM")
             .arg(&self.key)
             .arg(&self.worker_id)

@@ -82,8 +82,6 @@ pub fn to_wire(to: &str, message: &OutboundMessage, callback: &str) -> WireMessa
 pub enum OutboxError {
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("Redis pool: {0}")]
-    Pool(#[from] deadpool_redis::PoolError),
     #[error(transparent)]
     Send(#[from] SendError),
 }
@@ -141,7 +139,7 @@ impl Outbox {
             "{PENDING}{}",
             serde_json::to_string(&wire).unwrap_or_default()
         );
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let (claimed,): (i64,) = redis::pipe()
             .atomic()
             .cmd("HSETNX")
@@ -167,7 +165,7 @@ impl Outbox {
         }
         drop(connection);
         let sent = self.client.send(tenant, &wire).await;
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         match sent {
             Ok(Sent { wamid, .. }) => {
                 redis::cmd("HSET")
@@ -199,7 +197,7 @@ impl Outbox {
         step_key: &str,
         wamid: &str,
     ) -> Result<bool, OutboxError> {
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let confirmed: i64 = CONFIRM
             .key(self.keys.outbox(tenant, customer))
             .arg(step_key)
@@ -218,7 +216,7 @@ impl Outbox {
         step_key: &str,
     ) -> Result<Resolution, OutboxError> {
         let outbox = self.keys.outbox(tenant, customer);
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let recorded: Option<String> = redis::cmd("HGET")
             .arg(&outbox)
             .arg(step_key)
@@ -235,7 +233,7 @@ impl Outbox {
             return Ok(Resolution::Unknown);
         };
         let Sent { wamid, .. } = self.client.send(tenant, &wire).await?;
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         redis::cmd("HSET")
             .arg(&outbox)
             .arg(step_key)

@@ -13,8 +13,6 @@ use crate::keys::Keys;
 pub enum StoreError {
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
-    #[error("Redis pool: {0}")]
-    Pool(#[from] deadpool_redis::PoolError),
     #[error("stored conversation state is unreadable: {0}")]
     Corrupt(String),
     #[error("conversation changed underneath (expected version {expected})")]
@@ -41,7 +39,7 @@ impl StateStore {
         tenant: &str,
         customer: &str,
     ) -> Result<ConversationState, StoreError> {
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let document: Option<String> = redis::cmd("HGET")
             .arg(self.keys.conversation(tenant, customer))
             .arg("d")
@@ -74,7 +72,7 @@ impl StateStore {
             .max()
             .unwrap_or(now);
         let ttl = IDLE_TTL_SECONDS.max(last_booking_end - now + 7 * 24 * 3600);
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         let written: i64 = SAVE
             .key(self.keys.conversation(tenant, customer))
             .arg(expected_version)

@@ -32,7 +32,7 @@ async fn setup(
     let mut config = ClientConfig::new(SecretString::from(FakeConfig::default().access_token));
     config.api_base = fake.graph_base_url();
     let client = WhatsAppClient::new(config).expect("client");
-    let pool = shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into(), 2).expect("pool");
+    let pool = shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into()).expect("pool");
     let keys = Keys::new(&format!("test.outbox.{tag}.{}.", std::process::id()));
     (
         fake,
@@ -51,7 +51,7 @@ fn message() -> engine::OutboundMessage {
 /// What a worker killed between claiming a send and hearing back leaves behind.
 async fn crashed_claim(pool: &shared::redis::Pool, keys: &Keys, customer: &str, step: &str) {
     let wire = to_wire(customer, &message(), step);
-    let mut connection = pool.get().await.expect("redis");
+    let mut connection = pool.connection();
     redis::cmd("HSET")
         .arg(keys.outbox(BUSINESS, customer))
         .arg(step)
@@ -65,7 +65,7 @@ async fn crashed_claim(pool: &shared::redis::Pool, keys: &Keys, customer: &str, 
 }
 
 async fn cleanup(pool: &shared::redis::Pool, keys: &Keys, customer: &str) {
-    let mut connection = pool.get().await.expect("redis");
+    let mut connection = pool.connection();
     let _: Result<(), _> = redis::cmd("DEL")
         .arg(keys.outbox(BUSINESS, customer))
         .query_async(&mut connection)

@@ -159,6 +159,10 @@ pub struct StatusWebhooks {
     pub failure_probability: f64,
     pub failure_code: i64,
     pub shape: StatusShape,
+    /// Meta aggregates updates into one POST of up to 1,000 ("batching cannot be
+    /// guaranteed"). Non-zero: statuses for one business number that fall due within this
+    /// window travel together in one delivery. Zero: every status is its own POST.
+    pub batch_window: Duration,
 }
 
 impl Default for StatusWebhooks {
@@ -172,6 +176,7 @@ impl Default for StatusWebhooks {
             failure_probability: 0.0,
             failure_code: 131026,
             shape: StatusShape::Pmp,
+            batch_window: Duration::ZERO,
         }
     }
 }

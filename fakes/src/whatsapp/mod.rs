@@ -39,7 +39,7 @@ pub use graph_error::GraphFailure;
 pub use validate::{Header, ListRow, ListSection, Outbound, ReplyButton};
 pub use webhook::{
     Customer, CustomerMessage, DeliveryState, InboundContext, InboundUpdate, Place, StatusUpdate,
-    messages_payload, signature_header, status_payload,
+    messages_payload, signature_header, status_payload, statuses_payload,
 };
 
 use state::{PairKey, State};
@@ -870,20 +870,82 @@ impl FakeWhatsApp {
                 category: category.to_owned(),
                 failure: failure.clone(),
             };
-            let payload = status_payload(&business, timing.shape, &update);
-            let acknowledged = self.deliver(&payload).await.is_ok();
-            self.state().statuses.push(StatusRecord {
-                business: business.phone_number_id.clone(),
-                wamid: record.wamid.clone(),
-                recipient_id: record.customer.clone(),
-                state,
-                error_code: failure.as_ref().map(|failure| failure.code),
-                acknowledged,
-            });
-            self.changed();
+            if timing.batch_window.is_zero() {
+                let payload = status_payload(&business, timing.shape, &update);
+                let acknowledged = self.deliver(&payload).await.is_ok();
+                self.record_statuses(&business, std::slice::from_ref(&update), acknowledged);
+            } else {
+                self.batch_status(&business, update);
+            }
         }
     }
+
+    /// Queues a status for its business number's next batched delivery; the first status
+    /// into an empty batch schedules the delivery one window later.
+    fn batch_status(&self, business: &BusinessNumber, update: StatusUpdate) {
+        let starts_batch = {
+            let mut state = self.state();
+            let batch = state
+                .status_batches
+                .entry(business.phone_number_id.clone())
+                .or_default();
+            batch.push(update);
+            batch.len() == 1
+        };
+        if starts_batch {
+            let fake = self.clone();
+            let business = business.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(fake.inner.config.statuses.batch_window).await;
+                fake.flush_statuses(&business).await;
+            });
+        }
+    }
+
+    async fn flush_statuses(&self, business: &BusinessNumber) {
+        loop {
+            let updates: Vec<StatusUpdate> = {
+                let mut state = self.state();
+                let Some(batch) = state.status_batches.get_mut(&business.phone_number_id) else {
+                    return;
+                };
+                let take = batch.len().min(MAX_UPDATES_PER_DELIVERY);
+                batch.drain(..take).collect()
+            };
+            if updates.is_empty() {
+                return;
+            }
+            let payload = statuses_payload(business, self.inner.config.statuses.shape, &updates);
+            let acknowledged = self.deliver(&payload).await.is_ok();
+            self.record_statuses(business, &updates, acknowledged);
+        }
+    }
+
+    fn record_statuses(
+        &self,
+        business: &BusinessNumber,
+        updates: &[StatusUpdate],
+        acknowledged: bool,
+    ) {
+        {
+            let mut state = self.state();
+            for update in updates {
+                state.statuses.push(StatusRecord {
+                    business: business.phone_number_id.clone(),
+                    wamid: update.wamid.clone(),
+                    recipient_id: update.recipient_id.clone(),
+                    state: update.state,
+                    error_code: update.failure.as_ref().map(|failure| failure.code),
+                    acknowledged,
+                });
+            }
+        }
+        self.changed();
+    }
 }
+
+/// Meta's ceiling on updates aggregated into one webhook POST.
+const MAX_UPDATES_PER_DELIVERY: usize = 1000;
 
 /// A fake serving on loopback; stops when dropped.
 pub struct RunningFake {

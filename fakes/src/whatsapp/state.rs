@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use tokio::time::Instant;
 
 use super::config::{BusinessNumber, FakeConfig, Faults, InjectedFault, Limits};
-use super::{Counters, OutboundRecord, ReadMark, StatusRecord};
+use super::{Counters, OutboundRecord, ReadMark, StatusRecord, StatusUpdate};
 
 /// (business phone_number_id, customer wa_id or user_id).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,6 +76,8 @@ pub(crate) struct State {
     pub taken: HashMap<PairKey, usize>,
     pub sequence: u64,
     pub statuses: Vec<StatusRecord>,
+    /// Statuses waiting for their business number's next batched delivery.
+    pub status_batches: HashMap<String, Vec<StatusUpdate>>,
     pub read_marks: Vec<ReadMark>,
     pub counters: Counters,
 }
@@ -105,6 +107,7 @@ impl State {
             taken: HashMap::new(),
             sequence: 0,
             statuses: Vec::new(),
+            status_batches: HashMap::new(),
             read_marks: Vec::new(),
             counters: Counters::default(),
         }

@@ -332,11 +332,36 @@ pub struct StatusUpdate {
     pub failure: Option<GraphFailure>,
 }
 
+/// One delivery carrying one status.
 pub fn status_payload(
     business: &BusinessNumber,
     shape: StatusShape,
     update: &StatusUpdate,
 ) -> Value {
+    statuses_payload(business, shape, std::slice::from_ref(update))
+}
+
+/// One delivery carrying several statuses of one business number in `value.statuses[]`, the
+/// way Meta aggregates them.
+pub fn statuses_payload(
+    business: &BusinessNumber,
+    shape: StatusShape,
+    updates: &[StatusUpdate],
+) -> Value {
+    envelope(
+        business,
+        vec![json!({
+            "messaging_product": "whatsapp",
+            "metadata": metadata(business),
+            "statuses": updates
+                .iter()
+                .map(|update| status_object(business, shape, update))
+                .collect::<Vec<_>>(),
+        })],
+    )
+}
+
+fn status_object(business: &BusinessNumber, shape: StatusShape, update: &StatusUpdate) -> Value {
     let mut status = Map::new();
     status.insert("id".into(), json!(update.wamid));
     status.insert("status".into(), json!(update.state.as_str()));
@@ -378,14 +403,7 @@ pub fn status_payload(
     if let Some(failure) = &update.failure {
         status.insert("errors".into(), json!([failure.webhook_error()]));
     }
-    envelope(
-        business,
-        vec![json!({
-            "messaging_product": "whatsapp",
-            "metadata": metadata(business),
-            "statuses": [Value::Object(status)],
-        })],
-    )
+    Value::Object(status)
 }
 
 fn conversation_id(business: &str, recipient: &str) -> String {

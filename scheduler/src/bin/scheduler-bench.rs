@@ -75,7 +75,7 @@ enum Mode {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let namespace = format!("bench.scheduler.{}.", std::process::id());
-    let pool = shared::redis::pool(&args.redis_url.clone().into(), 32)?;
+    let pool = shared::redis::pool(&args.redis_url.clone().into())?;
     shared::redis::ping(&pool).await?;
     let store = TimerStore::new(pool.clone(), &namespace);
     let connection = Connection::connect(&args.amqp_url, ConnectionProperties::default())
@@ -289,7 +289,7 @@ impl Bench {
         let after = used_memory(&self.pool).await?;
         let pending = self.store.pending().await?;
         let mut keys_bytes = 0_u64;
-        let mut connection = self.pool.get().await?;
+        let mut connection = self.pool.connection();
         for shard in 0..TIMER_SHARDS {
             for key in [self.store.due_key(shard), self.store.data_key(shard)] {
                 let bytes: Option<u64> = redis::cmd("MEMORY")
@@ -374,7 +374,7 @@ fn realistic_timer(i: usize, due: DateTime<Utc>) -> TimerSpec {
 }
 
 async fn used_memory(pool: &shared::redis::Pool) -> anyhow::Result<u64> {
-    let mut connection = pool.get().await?;
+    let mut connection = pool.connection();
     let info: String = redis::cmd("INFO")
         .arg("memory")
         .query_async(&mut connection)
@@ -386,7 +386,7 @@ async fn used_memory(pool: &shared::redis::Pool) -> anyhow::Result<u64> {
 }
 
 async fn delete_keys(pool: &shared::redis::Pool, namespace: &str) -> anyhow::Result<()> {
-    let mut connection = pool.get().await?;
+    let mut connection = pool.connection();
     let mut cursor: u64 = 0;
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")

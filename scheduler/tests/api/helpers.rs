@@ -114,7 +114,7 @@ fn init_telemetry() {
 pub async fn fleet(tag: &str, partitions: u16) -> TestFleet {
     init_telemetry();
     let namespace = unique_namespace(tag);
-    let pool = shared::redis::pool(&REDIS_URL.to_owned().into(), 8).expect("pool");
+    let pool = shared::redis::pool(&REDIS_URL.to_owned().into()).expect("pool");
     shared::redis::ping(&pool)
         .await
         .expect("Redis must be running on 127.0.0.1:6379");
@@ -347,7 +347,7 @@ impl TestFleet {
 
 /// SCAN + DEL of every key of the namespace.
 pub async fn delete_keys(pool: &shared::redis::Pool, namespace: &str) {
-    let mut connection = pool.get().await.expect("connection");
+    let mut connection = pool.connection();
     let mut cursor: u64 = 0;
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")

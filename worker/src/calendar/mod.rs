@@ -34,12 +34,6 @@ impl From<redis::RedisError> for CalendarError {
     }
 }
 
-impl From<deadpool_redis::PoolError> for CalendarError {
-    fn from(error: deadpool_redis::PoolError) -> Self {
-        CalendarError::Transient(format!("Redis pool: {error}"))
-    }
-}
-
 /// What a booking needs besides the slot.
 #[derive(Debug, Clone)]
 pub struct NewBooking<'a> {

@@ -73,7 +73,7 @@ async fn english_customer_books_on_the_builtin_calendar() {
 
     // Exactly one booking in the built-in calendar, and the reminders are scheduled.
     let salon = fleet.tenants.get(SALON).expect("salon");
-    let pool = shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into(), 2).expect("pool");
+    let pool = shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into()).expect("pool");
     let calendar = worker::calendar::BuiltinCalendar::new(
         pool.clone(),
         worker::keys::Keys::new(&fleet.namespace),

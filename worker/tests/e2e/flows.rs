@@ -87,7 +87,7 @@ pub async fn live_bookings(fleet: &Fleet, business: &str) -> usize {
             })
             .count();
     }
-    let pool = shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into(), 1).expect("pool");
+    let pool = shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into()).expect("pool");
     worker::calendar::BuiltinCalendar::new(pool, worker::keys::Keys::new(&fleet.namespace))
         .audit(tenant)
         .await
