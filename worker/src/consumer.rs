@@ -65,6 +65,10 @@ pub async fn consume_partition(
     info!(message = "Consuming partition.", partition);
     let mut acks = DeferredAcks::new(context.prefetch);
     loop {
+        // A steady stream keeps the path below busy, so it must see a release request itself.
+        if acks.pending() && *stop.borrow() {
+            break;
+        }
         // Deliveries already received are handled back to back and acknowledged together
         // with one `multiple` ack: under load that is one broker round trip (and one quorum
         // queue settle command) per batch instead of one per event. Replies do not wait for
