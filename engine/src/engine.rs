@@ -189,6 +189,18 @@ impl Run<'_, '_> {
     /// Where a conversation goes once its hold ends: a reschedule goes on without the hold
     /// (the booking stays); anything else goes back to choosing a time for that service.
     fn stage_after_hold(&self, hold: &Hold) -> Stage {
+        self.stage_with_hold(
+            None,
+            Stage::ChoosingTime {
+                service: hold.slot.service.clone(),
+                options: Vec::new(),
+            },
+        )
+    }
+
+    /// A reschedule keeps its booking and options and takes `hold` in place of its own; any
+    /// other stage becomes `otherwise`.
+    fn stage_with_hold(&self, hold: Option<Hold>, otherwise: Stage) -> Stage {
         match self.state.stage.clone() {
             Stage::Rescheduling {
                 booking_id,
@@ -197,12 +209,9 @@ impl Run<'_, '_> {
             } => Stage::Rescheduling {
                 booking_id,
                 options,
-                hold: None,
+                hold,
             },
-            _ => Stage::ChoosingTime {
-                service: hold.slot.service.clone(),
-                options: Vec::new(),
-            },
+            _ => otherwise,
         }
     }
 
@@ -1321,18 +1330,7 @@ impl Run<'_, '_> {
             token: token.clone(),
             expires_at: self.now() + Duration::minutes(i64::from(self.tenant().hold_minutes)),
         };
-        self.state.stage = match self.state.stage.clone() {
-            Stage::Rescheduling {
-                booking_id,
-                options,
-                ..
-            } => Stage::Rescheduling {
-                booking_id,
-                options,
-                hold: Some(hold),
-            },
-            _ => Stage::Held { hold },
-        };
+        self.state.stage = self.stage_with_hold(Some(hold.clone()), Stage::Held { hold });
         self.actions.push(Action::Hold {
             slot,
             token,
@@ -1361,18 +1359,7 @@ impl Run<'_, '_> {
             self.actions.push(Action::CancelTimer {
                 id: hold.timer_id(),
             });
-            self.state.stage = match self.state.stage.clone() {
-                Stage::Rescheduling {
-                    booking_id,
-                    options,
-                    ..
-                } => Stage::Rescheduling {
-                    booking_id,
-                    options,
-                    hold: None,
-                },
-                _ => Stage::Idle,
-            };
+            self.state.stage = self.stage_with_hold(None, Stage::Idle);
         }
     }
 
