@@ -76,9 +76,8 @@ pub async fn consume_partition(
         if acks.pending() {
             match consumer.next().now_or_never() {
                 Some(Some(Ok(delivery))) => {
-                    if let Some(acker) = handle(&context, &channel, partition, delivery).await {
-                        acks.defer(acker).await;
-                    }
+                    acks.defer(handle(&context, &channel, partition, delivery).await)
+                        .await;
                     continue;
                 }
                 Some(Some(Err(error))) => {
@@ -101,9 +100,7 @@ pub async fn consume_partition(
             }
             next = consumer.next() => match next {
                 Some(Ok(delivery)) => {
-                    if let Some(acker) = handle(&context, &channel, partition, delivery).await {
-                        acks.defer(acker).await;
-                    }
+                    acks.defer(handle(&context, &channel, partition, delivery).await).await;
                 }
                 Some(Err(error)) => return Err(error),
                 None => return Ok(()),
@@ -119,9 +116,8 @@ pub async fn consume_partition(
     while Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_millis(200), consumer.next()).await {
             Ok(Some(Ok(delivery))) => {
-                if let Some(acker) = handle(&context, &channel, partition, delivery).await {
-                    acks.defer(acker).await;
-                }
+                acks.defer(handle(&context, &channel, partition, delivery).await)
+                    .await;
             }
             _ => break,
         }
@@ -156,7 +152,12 @@ impl DeferredAcks {
         self.newest.is_some()
     }
 
-    async fn defer(&mut self, acker: Acker) {
+    /// Takes the acker of a delivery handled successfully; `None` (settled on its own) leaves
+    /// the batch as it is.
+    async fn defer(&mut self, acker: Option<Acker>) {
+        let Some(acker) = acker else {
+            return;
+        };
         self.newest = Some(acker);
         self.count += 1;
         if self.count >= self.limit {

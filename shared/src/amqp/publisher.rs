@@ -246,12 +246,8 @@ pub fn message_properties(headers: FieldTable, message_id: Option<&str>) -> Basi
 /// two events of one conversation published on different channels could reach their partition
 /// swapped.
 fn channel_for(routing_key: &str, channels: usize) -> usize {
-    let hash = routing_key
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-    (hash % channels.max(1) as u64) as usize
+    let channels = u16::try_from(channels).unwrap_or(u16::MAX);
+    usize::from(crate::partition::partition_of(routing_key, channels))
 }
 
 async fn connect(options: &PublisherOptions) -> Result<Link, lapin::Error> {
