@@ -104,8 +104,8 @@ struct Scheduler {
     config: SchedulerConfig,
     /// Where timers are claimed and completed.
     store: TimerStore,
-    /// The same pool as the store's, for readiness pings.
-    pool: shared::redis::Pool,
+    /// The same Redis connection as the store's, for readiness pings.
+    redis: shared::redis::Redis,
     /// Confirmed publishing into the partitions.
     publisher: Publisher,
     /// Shared with the admin server.
@@ -122,8 +122,8 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SchedulerError> {
-    let pool = shared::redis::pool(&config.redis_url)?;
-    let store = TimerStore::new(pool.clone(), &config.common.namespace);
+    let redis = shared::redis::open(&config.redis_url)?;
+    let store = TimerStore::new(redis.clone(), &config.common.namespace);
     let topology = Topology::new(&config.common.namespace, config.common.partitions);
     let publisher = Publisher::start(PublisherOptions {
         amqp_url: config.common.amqp_url.clone(),
@@ -135,7 +135,7 @@ pub async fn run(
     let scheduler = Arc::new(Scheduler {
         config,
         store,
-        pool,
+        redis,
         publisher: publisher.clone(),
         metrics: Arc::new(Metrics::new()),
         stopping: AtomicBool::new(false),
@@ -340,7 +340,7 @@ impl Scheduler {
     }
 
     async fn redis_usable(&self) -> bool {
-        shared::redis::ping(&self.pool).await.is_ok()
+        shared::redis::ping(&self.redis).await.is_ok()
     }
 }
 

@@ -27,11 +27,11 @@ pub enum RedisSetupError {
 
 /// The process's Redis connection. Creating it does not connect; see [`ping`].
 #[derive(Clone)]
-pub struct Pool {
+pub struct Redis {
     manager: ConnectionManager,
 }
 
-impl Pool {
+impl Redis {
     /// A handle for issuing commands; connects on first use.
     pub fn connection(&self) -> Connection {
         self.manager.clone()
@@ -39,7 +39,7 @@ impl Pool {
 }
 
 /// Must be called inside a Tokio runtime: the connection's driver runs as a task.
-pub fn pool(url: &SecretString) -> Result<Pool, RedisSetupError> {
+pub fn open(url: &SecretString) -> Result<Redis, RedisSetupError> {
     let client = redis::Client::open(url.expose_secret())
         .map_err(|e| RedisSetupError::Url(e.to_string()))?;
     let config = ConnectionManagerConfig::new()
@@ -51,12 +51,12 @@ pub fn pool(url: &SecretString) -> Result<Pool, RedisSetupError> {
         .set_max_delay(Duration::from_millis(500));
     let manager = ConnectionManager::new_lazy_with_config(client, config)
         .map_err(|e| RedisSetupError::Url(e.to_string()))?;
-    Ok(Pool { manager })
+    Ok(Redis { manager })
 }
 
 /// Checks that Redis answers, with a bound on how long the answer may take.
-pub async fn ping(pool: &Pool) -> Result<(), RedisSetupError> {
-    let mut connection = pool.connection();
+pub async fn ping(redis: &Redis) -> Result<(), RedisSetupError> {
+    let mut connection = redis.connection();
     let ping = redis::cmd("PING");
     let attempt = ping.query_async::<String>(&mut connection);
     match tokio::time::timeout(Duration::from_secs(3), attempt).await {

@@ -34,7 +34,7 @@ use tracing::warn;
 
 use crate::envelope::{Envelope, EventKind, SCHEMA_VERSION};
 use crate::partition::partition_of;
-use crate::redis::Pool;
+use crate::redis::Redis;
 
 /// Shards of the timer sets. Fixed forever, like the partition function: changing it would
 /// strand every timer already written under the old shard of its id.
@@ -145,15 +145,15 @@ struct Record {
 #[derive(Clone)]
 pub struct TimerStore {
     /// Redis connections; every operation takes one for the length of one command or script.
-    pool: Pool,
+    redis: Redis,
     /// Prefix of every key, so fleets and tests sharing one Redis never see each other.
     namespace: String,
 }
 
 impl TimerStore {
-    pub fn new(pool: Pool, namespace: &str) -> Self {
+    pub fn new(redis: Redis, namespace: &str) -> Self {
         Self {
-            pool,
+            redis,
             namespace: namespace.to_owned(),
         }
     }
@@ -195,7 +195,7 @@ impl TimerStore {
         })
         .map_err(|e| TimerError::Invalid(e.to_string()))?;
         let shard = shard_of(&timer.id);
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let _: i64 = SCHEDULE
             .key(self.due_key(shard))
             .key(self.data_key(shard))
@@ -211,7 +211,7 @@ impl TimerStore {
     /// removed too, but its event may still go out once (see the module invariant).
     pub async fn cancel(&self, id: &str) -> Result<bool, TimerError> {
         let shard = shard_of(id);
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let removed: i64 = CANCEL
             .key(self.due_key(shard))
             .key(self.data_key(shard))
@@ -224,7 +224,7 @@ impl TimerStore {
     /// The timer as currently stored, if any.
     pub async fn get(&self, id: &str) -> Result<Option<TimerSpec>, TimerError> {
         let shard = shard_of(id);
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let record: Option<String> = redis::cmd("HGET")
             .arg(self.data_key(shard))
             .arg(id)
@@ -254,7 +254,7 @@ impl TimerStore {
             return Ok(Vec::new());
         }
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX).max(1);
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let reply: redis::Value = CLAIM
             .key(self.due_key(shard))
             .key(self.data_key(shard))
@@ -286,7 +286,7 @@ impl TimerStore {
     /// Deletes a published timer, but only if it is still exactly as claimed: a timer that was
     /// rescheduled (or cancelled and re-created) while it was being published survives.
     pub async fn complete(&self, claimed: &ClaimedTimer) -> Result<(), TimerError> {
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let _: i64 = COMPLETE
             .key(self.due_key(claimed.shard))
             .key(self.data_key(claimed.shard))
@@ -305,7 +305,7 @@ impl TimerStore {
         claimed: &ClaimedTimer,
         retry_at: DateTime<Utc>,
     ) -> Result<bool, TimerError> {
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let released: i64 = RELEASE
             .key(self.due_key(claimed.shard))
             .key(self.data_key(claimed.shard))
@@ -328,7 +328,7 @@ impl TimerStore {
                 .arg(0)
                 .arg("WITHSCORES");
         }
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let firsts: Vec<Vec<(String, f64)>> = pipe.query_async(&mut connection).await?;
         let earliest = firsts
             .iter()
@@ -345,14 +345,14 @@ impl TimerStore {
         for shard in 0..TIMER_SHARDS {
             pipe.cmd("ZCARD").arg(self.due_key(shard));
         }
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let counts: Vec<u64> = pipe.query_async(&mut connection).await?;
         Ok(counts.iter().sum())
     }
 
     /// The Redis server's clock: one clock for every scheduler replica, whatever their hosts'.
     pub async fn now(&self) -> Result<DateTime<Utc>, TimerError> {
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let (seconds, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut connection).await?;
         DateTime::from_timestamp(seconds, (micros * 1000) as u32)
             .ok_or_else(|| TimerError::Invalid(format!("Redis TIME {seconds}.{micros}")))
@@ -506,9 +506,9 @@ mod tests {
     #[tokio::test]
     async fn keys_share_one_cluster_slot_per_shard() {
         // The connection is lazy: nothing here talks to Redis.
-        let pool =
-            crate::redis::pool(&"redis://127.0.0.1:6379".to_owned().into()).expect("pool config");
-        let store = TimerStore::new(pool, "ns.");
+        let redis =
+            crate::redis::open(&"redis://127.0.0.1:6379".to_owned().into()).expect("redis config");
+        let store = TimerStore::new(redis, "ns.");
         assert_eq!(store.due_key(7), "ns.timers:{7}");
         assert_eq!(store.data_key(7), "ns.timers:{7}:data");
     }

@@ -15,7 +15,7 @@ const LEASE: Duration = Duration::from_secs(30);
 
 struct TestStore {
     store: TimerStore,
-    pool: shared::redis::Pool,
+    redis: shared::redis::Redis,
     namespace: String,
 }
 
@@ -26,13 +26,13 @@ async fn test_store(tag: &str) -> TestStore {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let pool = shared::redis::pool(&REDIS_URL.to_owned().into()).expect("pool");
-    shared::redis::ping(&pool)
+    let redis = shared::redis::open(&REDIS_URL.to_owned().into()).expect("redis");
+    shared::redis::ping(&redis)
         .await
         .expect("Redis must be running on 127.0.0.1:6379");
     TestStore {
-        store: TimerStore::new(pool.clone(), &namespace),
-        pool,
+        store: TimerStore::new(redis.clone(), &namespace),
+        redis,
         namespace,
     }
 }
@@ -40,7 +40,7 @@ async fn test_store(tag: &str) -> TestStore {
 impl TestStore {
     /// Every key of the namespace, so a test can prove nothing is left behind.
     async fn keys(&self) -> Vec<String> {
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let mut keys = Vec::new();
         let mut cursor: u64 = 0;
         loop {
@@ -64,7 +64,7 @@ impl TestStore {
     async fn finish(self) {
         let keys = self.keys().await;
         if !keys.is_empty() {
-            let mut connection = self.pool.connection();
+            let mut connection = self.redis.connection();
             let _: i64 = redis::cmd("DEL")
                 .arg(&keys)
                 .query_async(&mut connection)

@@ -57,8 +57,8 @@ pub async fn preflight(services: &Services) -> Result<(), FleetError> {
             "Redis is not reachable at {redis_shown} — start it with 'redis-server --daemonize yes' (or 'docker compose up -d redis')"
         ))
     };
-    let pool = shared::redis::pool(&services.redis_url).map_err(|_| redis_down())?;
-    match tokio::time::timeout(PREFLIGHT_TIMEOUT, shared::redis::ping(&pool)).await {
+    let redis = shared::redis::open(&services.redis_url).map_err(|_| redis_down())?;
+    match tokio::time::timeout(PREFLIGHT_TIMEOUT, shared::redis::ping(&redis)).await {
         Ok(Ok(())) => {}
         _ => return Err(redis_down()),
     }

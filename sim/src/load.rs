@@ -249,10 +249,10 @@ pub async fn audit_calendars(sandbox: &Sandbox) -> (u64, u64) {
         .filter_map(|b| tenants.get(&b.phone_number_id))
         .collect();
     if !builtin.is_empty() {
-        match shared::redis::pool(&sandbox_redis_url(sandbox)) {
-            Ok(pool) => {
+        match shared::redis::open(&sandbox_redis_url(sandbox)) {
+            Ok(redis) => {
                 let calendar = worker::calendar::BuiltinCalendar::new(
-                    pool,
+                    redis,
                     worker::keys::Keys::new(&sandbox.namespace),
                 );
                 for tenant in builtin {

@@ -91,8 +91,8 @@ pub async fn run(
 
     let namespace = config.common.namespace.clone();
     let topology = Topology::new(&namespace, config.common.partitions);
-    let pool = shared::redis::pool(&config.redis_url)?;
-    shared::redis::ping(&pool).await?;
+    let redis = shared::redis::open(&config.redis_url)?;
+    shared::redis::ping(&redis).await?;
     let keys = Keys::new(&namespace);
     let token = config
         .whatsapp_access_token
@@ -128,13 +128,13 @@ pub async fn run(
     let processor = Processor {
         tenants: index_tenants(&tenants),
         calendars: Calendars {
-            builtin: Calendar::Builtin(BuiltinCalendar::new(pool.clone(), keys.clone())),
+            builtin: Calendar::Builtin(BuiltinCalendar::new(redis.clone(), keys.clone())),
             calcom,
         },
-        store: StateStore::new(pool.clone(), keys.clone()),
-        holds: Holds::new(pool.clone(), keys.clone()),
-        outbox: Outbox::new(pool.clone(), keys.clone(), whatsapp),
-        timers: TimerStore::new(pool.clone(), &namespace),
+        store: StateStore::new(redis.clone(), keys.clone()),
+        holds: Holds::new(redis.clone(), keys.clone()),
+        outbox: Outbox::new(redis.clone(), keys.clone(), whatsapp),
+        timers: TimerStore::new(redis.clone(), &namespace),
         handoff: Handoff::new(publisher.clone(), handoff_secrets),
         metrics: metrics.clone(),
     };
@@ -152,7 +152,7 @@ pub async fn run(
     });
     let admin = tokio::spawn(serve_admin(admin_listener, metrics.clone(), health.clone()));
 
-    let membership = Membership::new(pool.clone(), &namespace, &config.worker_id, MEMBER_EXPIRY);
+    let membership = Membership::new(redis.clone(), &namespace, &config.worker_id, MEMBER_EXPIRY);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use engine::{Busy, Slot, Tenant};
-use shared::redis::Pool;
+use shared::redis::Redis;
 
 use crate::keys::Keys;
 
@@ -20,7 +20,7 @@ pub enum HoldError {
 
 #[derive(Clone)]
 pub struct Holds {
-    pool: Pool,
+    redis: Redis,
     keys: Keys,
 }
 
@@ -33,8 +33,8 @@ pub enum HoldOutcome {
 }
 
 impl Holds {
-    pub fn new(pool: Pool, keys: Keys) -> Self {
-        Self { pool, keys }
+    pub fn new(redis: Redis, keys: Keys) -> Self {
+        Self { redis, keys }
     }
 
     /// Takes the slot for `ttl_ms`, unless overlapping holds and bookings on the same resource
@@ -56,7 +56,7 @@ impl Holds {
             .iter()
             .find(|r| r.id == slot.resource)
             .map_or(1, |r| r.capacity);
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let result: i64 = HOLD
             .key(self.keys.hold(tenant_id, &slot.resource, slot.start))
             .key(self.keys.fence(tenant_id, &slot.resource, slot.start))
@@ -88,7 +88,7 @@ impl Holds {
         token: &str,
     ) -> Result<bool, HoldError> {
         let tenant_id = &tenant.phone_number_id;
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let released: i64 = RELEASE
             .key(self.keys.hold(tenant_id, &slot.resource, slot.start))
             .key(self.keys.holds_index(tenant_id))
@@ -109,7 +109,7 @@ impl Holds {
         ttl_ms: u64,
     ) -> Result<bool, HoldError> {
         let tenant_id = &tenant.phone_number_id;
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let extended: i64 = EXTEND
             .key(self.keys.hold(tenant_id, &slot.resource, slot.start))
             .key(self.keys.holds_index(tenant_id))
@@ -129,7 +129,7 @@ impl Holds {
         slot: &Slot,
         token: &str,
     ) -> Result<bool, HoldError> {
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let value: Option<String> = redis::cmd("GET")
             .arg(self.keys.hold(tenant, &slot.resource, slot.start))
             .query_async(&mut connection)
@@ -144,7 +144,7 @@ impl Holds {
         conversation: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Busy>, HoldError> {
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
             .arg(self.keys.holds_index(tenant))
             .arg(now.timestamp_millis())

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use shared::redis::Pool;
+use shared::redis::Redis;
 
 /// Partitions per member for `members` (sorted, deduplicated ids).
 pub fn assign(partitions: u16, members: &[String]) -> BTreeMap<String, Vec<u16>> {
@@ -62,7 +62,7 @@ fn score(member: &str, partition: u16) -> u64 {
 /// Heartbeats and the live member list, in one Redis sorted set (score = last heartbeat, ms).
 #[derive(Clone)]
 pub struct Membership {
-    pool: Pool,
+    redis: Redis,
     key: String,
     worker_id: String,
     /// A member silent for longer than this is considered gone.
@@ -76,9 +76,9 @@ pub enum MembershipError {
 }
 
 impl Membership {
-    pub fn new(pool: Pool, namespace: &str, worker_id: &str, expiry: Duration) -> Self {
+    pub fn new(redis: Redis, namespace: &str, worker_id: &str, expiry: Duration) -> Self {
         Self {
-            pool,
+            redis,
             key: format!("{namespace}workers"),
             worker_id: worker_id.to_owned(),
             expiry,
@@ -92,7 +92,7 @@ impl Membership {
     /// Records this worker as alive and returns the live members, sorted. Uses Redis's clock
     /// so that workers with skewed clocks still agree on who is alive.
     pub async fn heartbeat(&self) -> Result<Vec<String>, MembershipError> {
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let members: Vec<String> = HEARTBEAT
             .key(&self.key)
             .arg(&self.worker_id)
@@ -105,7 +105,7 @@ impl Membership {
     /// Leaves at once, so the others take over this worker's partitions without waiting for
     /// its heartbeat to expire.
     pub async fn leave(&self) -> Result<(), MembershipError> {
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         redis::cmd("ZREM")
             .arg(&self.key)
             .arg(&self.worker_id)

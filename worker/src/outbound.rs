@@ -11,7 +11,7 @@
 //! no status ever arrived, so the message did not go out, and it is sent then.
 
 use engine::OutboundMessage;
-use shared::redis::Pool;
+use shared::redis::Redis;
 use shared::whatsapp::{
     Interactive, ListRow, ListSection, OutboundMessage as WireMessage, ReplyButton, SendError,
     Sent, Template, WhatsAppClient,
@@ -111,14 +111,18 @@ const PENDING: &str = "pending:";
 
 #[derive(Clone)]
 pub struct Outbox {
-    pool: Pool,
+    redis: Redis,
     keys: Keys,
     client: WhatsAppClient,
 }
 
 impl Outbox {
-    pub fn new(pool: Pool, keys: Keys, client: WhatsAppClient) -> Self {
-        Self { pool, keys, client }
+    pub fn new(redis: Redis, keys: Keys, client: WhatsAppClient) -> Self {
+        Self {
+            redis,
+            keys,
+            client,
+        }
     }
 
     pub fn client(&self) -> &WhatsAppClient {
@@ -139,7 +143,7 @@ impl Outbox {
             "{PENDING}{}",
             serde_json::to_string(&wire).unwrap_or_default()
         );
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let (claimed,): (i64,) = redis::pipe()
             .atomic()
             .cmd("HSETNX")
@@ -165,7 +169,7 @@ impl Outbox {
         }
         drop(connection);
         let sent = self.client.send(tenant, &wire).await;
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         match sent {
             Ok(Sent { wamid, .. }) => {
                 redis::cmd("HSET")
@@ -197,7 +201,7 @@ impl Outbox {
         step_key: &str,
         wamid: &str,
     ) -> Result<bool, OutboxError> {
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let confirmed: i64 = CONFIRM
             .key(self.keys.outbox(tenant, customer))
             .arg(step_key)
@@ -216,7 +220,7 @@ impl Outbox {
         step_key: &str,
     ) -> Result<Resolution, OutboxError> {
         let outbox = self.keys.outbox(tenant, customer);
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let recorded: Option<String> = redis::cmd("HGET")
             .arg(&outbox)
             .arg(step_key)
@@ -233,7 +237,7 @@ impl Outbox {
             return Ok(Resolution::Unknown);
         };
         let Sent { wamid, .. } = self.client.send(tenant, &wire).await?;
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         redis::cmd("HSET")
             .arg(&outbox)
             .arg(step_key)

@@ -5,7 +5,7 @@
 //! redelivered event is processed again (its effects are idempotent), never lost.
 
 use engine::ConversationState;
-use shared::redis::Pool;
+use shared::redis::Redis;
 
 use crate::keys::Keys;
 
@@ -21,7 +21,7 @@ pub enum StoreError {
 
 #[derive(Clone)]
 pub struct StateStore {
-    pool: Pool,
+    redis: Redis,
     keys: Keys,
 }
 
@@ -29,8 +29,8 @@ pub struct StateStore {
 const IDLE_TTL_SECONDS: i64 = 90 * 24 * 3600;
 
 impl StateStore {
-    pub fn new(pool: Pool, keys: Keys) -> Self {
-        Self { pool, keys }
+    pub fn new(redis: Redis, keys: Keys) -> Self {
+        Self { redis, keys }
     }
 
     /// The stored state, or a fresh one for a new conversation.
@@ -39,7 +39,7 @@ impl StateStore {
         tenant: &str,
         customer: &str,
     ) -> Result<ConversationState, StoreError> {
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let document: Option<String> = redis::cmd("HGET")
             .arg(self.keys.conversation(tenant, customer))
             .arg("d")
@@ -72,7 +72,7 @@ impl StateStore {
             .max()
             .unwrap_or(now);
         let ttl = IDLE_TTL_SECONDS.max(last_booking_end - now + 7 * 24 * 3600);
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let written: i64 = SAVE
             .key(self.keys.conversation(tenant, customer))
             .arg(expected_version)

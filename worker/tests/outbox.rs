@@ -16,7 +16,7 @@ async fn setup(
     fakes::whatsapp::RunningFake,
     Outbox,
     Keys,
-    shared::redis::Pool,
+    shared::redis::Redis,
 ) {
     let fake = FakeWhatsApp::spawn(FakeConfig {
         businesses: vec![BusinessNumber {
@@ -32,13 +32,13 @@ async fn setup(
     let mut config = ClientConfig::new(SecretString::from(FakeConfig::default().access_token));
     config.api_base = fake.graph_base_url();
     let client = WhatsAppClient::new(config).expect("client");
-    let pool = shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into()).expect("pool");
+    let redis = shared::redis::open(&"redis://127.0.0.1:6379".to_owned().into()).expect("redis");
     let keys = Keys::new(&format!("test.outbox.{tag}.{}.", std::process::id()));
     (
         fake,
-        Outbox::new(pool.clone(), keys.clone(), client),
+        Outbox::new(redis.clone(), keys.clone(), client),
         keys,
-        pool,
+        redis,
     )
 }
 
@@ -49,9 +49,9 @@ fn message() -> engine::OutboundMessage {
 }
 
 /// What a worker killed between claiming a send and hearing back leaves behind.
-async fn crashed_claim(pool: &shared::redis::Pool, keys: &Keys, customer: &str, step: &str) {
+async fn crashed_claim(redis: &shared::redis::Redis, keys: &Keys, customer: &str, step: &str) {
     let wire = to_wire(customer, &message(), step);
-    let mut connection = pool.connection();
+    let mut connection = redis.connection();
     redis::cmd("HSET")
         .arg(keys.outbox(BUSINESS, customer))
         .arg(step)
@@ -64,8 +64,8 @@ async fn crashed_claim(pool: &shared::redis::Pool, keys: &Keys, customer: &str, 
         .expect("HSET");
 }
 
-async fn cleanup(pool: &shared::redis::Pool, keys: &Keys, customer: &str) {
-    let mut connection = pool.connection();
+async fn cleanup(redis: &shared::redis::Redis, keys: &Keys, customer: &str) {
+    let mut connection = redis.connection();
     let _: Result<(), _> = redis::cmd("DEL")
         .arg(keys.outbox(BUSINESS, customer))
         .query_async(&mut connection)
@@ -74,10 +74,10 @@ async fn cleanup(pool: &shared::redis::Pool, keys: &Keys, customer: &str) {
 
 #[tokio::test]
 async fn a_send_that_never_reached_whatsapp_is_sent_once_by_the_later_check() {
-    let (fake, outbox, keys, pool) = setup("lost").await;
+    let (fake, outbox, keys, redis) = setup("lost").await;
     let customer = "15550900001";
     fake.open_window(BUSINESS, customer);
-    crashed_claim(&pool, &keys, customer, "wamid.in:1").await;
+    crashed_claim(&redis, &keys, customer, "wamid.in:1").await;
 
     // The redelivered event finds the claim: it must not send blindly...
     let replay = outbox
@@ -100,15 +100,15 @@ async fn a_send_that_never_reached_whatsapp_is_sent_once_by_the_later_check() {
     let sent = fake.outbox(BUSINESS, customer);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body["biz_opaque_callback_data"], "wamid.in:1");
-    cleanup(&pool, &keys, customer).await;
+    cleanup(&redis, &keys, customer).await;
 }
 
 #[tokio::test]
 async fn a_send_whose_status_arrived_is_never_repeated() {
-    let (fake, outbox, keys, pool) = setup("sent").await;
+    let (fake, outbox, keys, redis) = setup("sent").await;
     let customer = "15550900002";
     fake.open_window(BUSINESS, customer);
-    crashed_claim(&pool, &keys, customer, "wamid.in:2").await;
+    crashed_claim(&redis, &keys, customer, "wamid.in:2").await;
     // WhatsApp's status webhook for the crashed attempt arrives, carrying its callback key.
     assert!(
         outbox
@@ -138,5 +138,5 @@ async fn a_send_whose_status_arrived_is_never_repeated() {
         .expect("replay");
     assert!(matches!(replay, Delivery::AlreadySent(_)));
     assert_eq!(fake.outbox(BUSINESS, customer).len(), 1);
-    cleanup(&pool, &keys, customer).await;
+    cleanup(&redis, &keys, customer).await;
 }

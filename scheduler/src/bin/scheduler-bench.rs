@@ -75,9 +75,9 @@ enum Mode {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let namespace = format!("bench.scheduler.{}.", std::process::id());
-    let pool = shared::redis::pool(&args.redis_url.clone().into())?;
-    shared::redis::ping(&pool).await?;
-    let store = TimerStore::new(pool.clone(), &namespace);
+    let redis = shared::redis::open(&args.redis_url.clone().into())?;
+    shared::redis::ping(&redis).await?;
+    let store = TimerStore::new(redis.clone(), &namespace);
     let connection = Connection::connect(&args.amqp_url, ConnectionProperties::default())
         .await
         .context("RabbitMQ")?;
@@ -87,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
     let bench = Bench {
         namespace: namespace.clone(),
         store,
-        pool: pool.clone(),
+        redis: redis.clone(),
         topology: topology.clone(),
         connection,
         scheduler_bin: match &args.scheduler_bin {
@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
         } => bench.lateness(timers, spread_ms, replicas).await,
         Mode::Memory { timers, burst } => bench.memory(timers, burst).await,
     };
-    delete_keys(&pool, &namespace).await?;
+    delete_keys(&redis, &namespace).await?;
     topology.delete(&channel).await?;
     outcome
 }
@@ -117,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
 struct Bench {
     namespace: String,
     store: TimerStore,
-    pool: shared::redis::Pool,
+    redis: shared::redis::Redis,
     topology: Topology,
     connection: Connection,
     scheduler_bin: std::path::PathBuf,
@@ -275,7 +275,7 @@ impl Bench {
     }
 
     async fn memory(&self, total: usize, burst: usize) -> anyhow::Result<()> {
-        let before = used_memory(&self.pool).await?;
+        let before = used_memory(&self.redis).await?;
         let now = Utc::now();
         let month_ms = 30 * 24 * 3600 * 1000_i64;
         let timers = (0..total).map(|i| {
@@ -286,10 +286,10 @@ impl Bench {
         let written = Instant::now();
         self.schedule_all(timers).await?;
         let seconds = written.elapsed().as_secs_f64();
-        let after = used_memory(&self.pool).await?;
+        let after = used_memory(&self.redis).await?;
         let pending = self.store.pending().await?;
         let mut keys_bytes = 0_u64;
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         for shard in 0..TIMER_SHARDS {
             for key in [self.store.due_key(shard), self.store.data_key(shard)] {
                 let bytes: Option<u64> = redis::cmd("MEMORY")
@@ -373,8 +373,8 @@ fn realistic_timer(i: usize, due: DateTime<Utc>) -> TimerSpec {
     }
 }
 
-async fn used_memory(pool: &shared::redis::Pool) -> anyhow::Result<u64> {
-    let mut connection = pool.connection();
+async fn used_memory(redis: &shared::redis::Redis) -> anyhow::Result<u64> {
+    let mut connection = redis.connection();
     let info: String = redis::cmd("INFO")
         .arg("memory")
         .query_async(&mut connection)
@@ -385,8 +385,8 @@ async fn used_memory(pool: &shared::redis::Pool) -> anyhow::Result<u64> {
         .context("used_memory missing from INFO")
 }
 
-async fn delete_keys(pool: &shared::redis::Pool, namespace: &str) -> anyhow::Result<()> {
-    let mut connection = pool.connection();
+async fn delete_keys(redis: &shared::redis::Redis, namespace: &str) -> anyhow::Result<()> {
+    let mut connection = redis.connection();
     let mut cursor: u64 = 0;
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")

@@ -28,7 +28,7 @@ pub struct TestFleet {
     pub partitions: u16,
     pub topology: Topology,
     pub store: TimerStore,
-    pub pool: shared::redis::Pool,
+    pub redis: shared::redis::Redis,
     pub http: reqwest::Client,
     connection: Connection,
     channel: Channel,
@@ -114,8 +114,8 @@ fn init_telemetry() {
 pub async fn fleet(tag: &str, partitions: u16) -> TestFleet {
     init_telemetry();
     let namespace = unique_namespace(tag);
-    let pool = shared::redis::pool(&REDIS_URL.to_owned().into()).expect("pool");
-    shared::redis::ping(&pool)
+    let redis = shared::redis::open(&REDIS_URL.to_owned().into()).expect("redis");
+    shared::redis::ping(&redis)
         .await
         .expect("Redis must be running on 127.0.0.1:6379");
     let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
@@ -126,8 +126,8 @@ pub async fn fleet(tag: &str, partitions: u16) -> TestFleet {
     topology.declare(&channel).await.expect("declare topology");
     let reader = start_reader(&connection, &topology).await;
     TestFleet {
-        store: TimerStore::new(pool.clone(), &namespace),
-        pool,
+        store: TimerStore::new(redis.clone(), &namespace),
+        redis,
         namespace,
         partitions,
         topology,
@@ -335,7 +335,7 @@ impl TestFleet {
         if let Some(reader) = self.reader.take() {
             let _ = reader.channel.close(200, "done".into()).await;
         }
-        delete_keys(&self.pool, &self.namespace).await;
+        delete_keys(&self.redis, &self.namespace).await;
         self.topology
             .delete(&self.channel)
             .await
@@ -346,8 +346,8 @@ impl TestFleet {
 }
 
 /// SCAN + DEL of every key of the namespace.
-pub async fn delete_keys(pool: &shared::redis::Pool, namespace: &str) {
-    let mut connection = pool.connection();
+pub async fn delete_keys(redis: &shared::redis::Redis, namespace: &str) {
+    let mut connection = redis.connection();
     let mut cursor: u64 = 0;
     loop {
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")

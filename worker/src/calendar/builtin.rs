@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use engine::{Busy, Slot, Tenant};
 use sha2::{Digest, Sha256};
-use shared::redis::Pool;
+use shared::redis::Redis;
 
 use super::{BookResult, CalendarError, NewBooking};
 use crate::keys::Keys;
@@ -18,7 +18,7 @@ use crate::holds::MAX_SPAN_SECONDS;
 
 #[derive(Clone)]
 pub struct BuiltinCalendar {
-    pool: Pool,
+    redis: Redis,
     keys: Keys,
 }
 
@@ -28,8 +28,8 @@ pub fn booking_id_for(token: &str) -> String {
 }
 
 impl BuiltinCalendar {
-    pub fn new(pool: Pool, keys: Keys) -> Self {
-        Self { pool, keys }
+    pub fn new(redis: Redis, keys: Keys) -> Self {
+        Self { redis, keys }
     }
 
     /// Bookings (with their buffers) on every resource, from a day before `from` to `to`.
@@ -39,7 +39,7 @@ impl BuiltinCalendar {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Busy>, CalendarError> {
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let mut pipe = redis::pipe();
         for resource in &tenant.staff {
             pipe.cmd("ZRANGEBYSCORE")
@@ -84,7 +84,7 @@ impl BuiltinCalendar {
         let busy_end = crate::holds::busy_end(tenant, slot);
         let booking_id = booking_id_for(request.token);
         let tenant_id = &tenant.phone_number_id;
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let (booked, detail): (i64, String) = BOOK
             .key(self.keys.hold(tenant_id, &slot.resource, slot.start))
             .key(self.keys.bookings(tenant_id, &slot.resource))
@@ -119,7 +119,7 @@ impl BuiltinCalendar {
     /// Cancels a booking; true if it existed and was live.
     pub async fn cancel(&self, tenant: &Tenant, booking_id: &str) -> Result<bool, CalendarError> {
         let tenant_id = &tenant.phone_number_id;
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let resource: Option<String> = redis::cmd("HGET")
             .arg(self.keys.booking(tenant_id, booking_id))
             .arg("resource")
@@ -142,7 +142,7 @@ impl BuiltinCalendar {
         &self,
         tenant: &Tenant,
     ) -> Result<Vec<(String, String, i64, i64)>, CalendarError> {
-        let mut connection = self.pool.connection();
+        let mut connection = self.redis.connection();
         let mut all = Vec::new();
         for resource in &tenant.staff {
             let members: Vec<String> = redis::cmd("ZRANGE")

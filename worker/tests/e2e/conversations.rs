@@ -73,9 +73,9 @@ async fn english_customer_books_on_the_builtin_calendar() {
 
     // Exactly one booking in the built-in calendar, and the reminders are scheduled.
     let salon = fleet.tenants.get(SALON).expect("salon");
-    let pool = shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into()).expect("pool");
+    let redis = shared::redis::open(&"redis://127.0.0.1:6379".to_owned().into()).expect("redis");
     let calendar = worker::calendar::BuiltinCalendar::new(
-        pool.clone(),
+        redis.clone(),
         worker::keys::Keys::new(&fleet.namespace),
     );
     let mut audit = Vec::new();
@@ -88,7 +88,7 @@ async fn english_customer_books_on_the_builtin_calendar() {
     }
     assert_eq!(audit.len(), 1, "{audit:?}");
     // The confirmation is sent before the reminders are written: wait for them.
-    let timers = shared::timers::TimerStore::new(pool, &fleet.namespace);
+    let timers = shared::timers::TimerStore::new(redis, &fleet.namespace);
     let mut pending = 0;
     for _ in 0..50 {
         pending = timers.pending().await.expect("pending");

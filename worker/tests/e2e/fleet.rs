@@ -448,8 +448,9 @@ impl Fleet {
 
     /// The Cal.com event type and start of the slot a conversation holds, from its state.
     pub async fn held_calcom_slot(&self, wa_id: &str) -> (u64, chrono::DateTime<chrono::Utc>) {
-        let pool = shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into()).expect("pool");
-        let store = worker::store::StateStore::new(pool, worker::keys::Keys::new(&self.namespace));
+        let redis =
+            shared::redis::open(&"redis://127.0.0.1:6379".to_owned().into()).expect("redis");
+        let store = worker::store::StateStore::new(redis, worker::keys::Keys::new(&self.namespace));
         // The state is saved after the reply is sent: wait for it.
         let mut state = store.load(CLINIC, wa_id).await.expect("state");
         for _ in 0..50 {

@@ -87,8 +87,8 @@ pub async fn live_bookings(fleet: &Fleet, business: &str) -> usize {
             })
             .count();
     }
-    let pool = shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into()).expect("pool");
-    worker::calendar::BuiltinCalendar::new(pool, worker::keys::Keys::new(&fleet.namespace))
+    let redis = shared::redis::open(&"redis://127.0.0.1:6379".to_owned().into()).expect("redis");
+    worker::calendar::BuiltinCalendar::new(redis, worker::keys::Keys::new(&fleet.namespace))
         .audit(tenant)
         .await
         .expect("audit")

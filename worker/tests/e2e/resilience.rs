@@ -160,9 +160,9 @@ async fn two_hundred_customers_race_for_five_slots_across_three_worker_processes
 
     let booked = endings.iter().filter(|(e, _)| *e == Ending::Booked).count();
     let tenant = fleet.tenants.get(RACE_TENANT).expect("tenant");
-    let pool = shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into()).expect("pool");
+    let redis = shared::redis::open(&"redis://127.0.0.1:6379".to_owned().into()).expect("redis");
     let audit =
-        worker::calendar::BuiltinCalendar::new(pool, worker::keys::Keys::new(&fleet.namespace))
+        worker::calendar::BuiltinCalendar::new(redis, worker::keys::Keys::new(&fleet.namespace))
             .audit(tenant)
             .await
             .expect("audit");
@@ -266,9 +266,9 @@ async fn kill_dash_nine_of_a_worker_mid_stream_loses_and_duplicates_nothing() {
 
     // One booking per customer, none overlapping on a resource.
     let tenant = fleet.tenants.get(SALON).expect("salon");
-    let pool = shared::redis::pool(&"redis://127.0.0.1:6379".to_owned().into()).expect("pool");
+    let redis = shared::redis::open(&"redis://127.0.0.1:6379".to_owned().into()).expect("redis");
     let audit =
-        worker::calendar::BuiltinCalendar::new(pool, worker::keys::Keys::new(&fleet.namespace))
+        worker::calendar::BuiltinCalendar::new(redis, worker::keys::Keys::new(&fleet.namespace))
             .audit(tenant)
             .await
             .expect("audit");
