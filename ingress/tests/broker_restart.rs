@@ -14,6 +14,68 @@ fn rabbitmqctl(args: &[&str]) {
     assert!(status.success(), "rabbitmqctl {args:?} failed");
 }
 
+/// Waits until every queue of `namespace` reports `running` again after the restart.
+///
+/// Deleting a quorum queue whose at-least-once dead-letter worker is still starting crashes
+/// that worker (RabbitMQ 3.10); a few such crashes at once exhaust the node's restart budget
+/// for quorum queues, and every quorum queue on the broker goes down, failing whichever test
+/// binary runs next.
+fn wait_until_queues_run(namespace: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let output = Command::new("rabbitmqctl")
+            .args(["list_queues", "--silent", "name", "state"])
+            .output()
+            .expect("rabbitmqctl list_queues");
+        let listing = String::from_utf8_lossy(&output.stdout);
+        let states: Vec<&str> = listing
+            .lines()
+            .filter(|line| line.starts_with(namespace))
+            .filter_map(|line| line.split_whitespace().nth(1))
+            .collect();
+        if output.status.success()
+            && !states.is_empty()
+            && states.iter().all(|state| *state == "running")
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "queues of {namespace} not running after the restart: {listing}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A quorum queue can be declared and deleted: the broker this test restarted is fully back
+/// for the tests that follow.
+async fn assert_quorum_queues_work(connection: &lapin::Connection, namespace: &str) {
+    use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+    use lapin::types::{AMQPValue, FieldTable};
+    let probe = format!("{namespace}probe");
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .queue_declare(
+            probe.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            arguments,
+        )
+        .await
+        .expect("the broker declares quorum queues again after the restart");
+    channel
+        .queue_delete(probe.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .expect("probe queue deleted");
+}
+
 #[tokio::test]
 async fn answers_503_while_the_broker_is_down_and_recovers_when_it_is_back() {
     let namespace = format!("test.ingress.restart.{}.", std::process::id());
@@ -88,6 +150,8 @@ async fn answers_503_while_the_broker_is_down_and_recovers_when_it_is_back() {
 
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    rabbitmqctl(&["await_startup"]);
+    wait_until_queues_run(&namespace);
     let connection = lapin::Connection::connect(
         "amqp://guest:guest@127.0.0.1:5672/%2f",
         lapin::ConnectionProperties::default(),
@@ -99,4 +163,5 @@ async fn answers_503_while_the_broker_is_down_and_recovers_when_it_is_back() {
         .delete(&channel)
         .await
         .expect("cleanup");
+    assert_quorum_queues_work(&connection, &namespace).await;
 }

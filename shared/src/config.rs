@@ -328,6 +328,14 @@ mod tests {
         );
     }
 
+    /// The error names `var` as the malformed variable.
+    fn assert_invalid(err: &ConfigError, var: &str) {
+        assert!(
+            matches!(err, ConfigError::Invalid { var: named, .. } if *named == var),
+            "expected {var} to be reported as invalid, got: {err}"
+        );
+    }
+
     #[test]
     fn malformed_values_name_the_variable() {
         let env = Env::from_pairs([
@@ -336,48 +344,21 @@ mod tests {
             ("PARTITIONS", "sixteen"),
         ]);
         let err = IngressConfig::from_env(&env).expect_err("PARTITIONS is not a number");
-        assert!(
-            matches!(
-                err,
-                ConfigError::Invalid {
-                    var: "PARTITIONS",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "PARTITIONS");
         let env = Env::from_pairs([
             ("WHATSAPP_APP_SECRET", "s"),
             ("WHATSAPP_VERIFY_TOKEN", "t"),
             ("INGRESS_ADDR", "localhost"),
         ]);
         let err = IngressConfig::from_env(&env).expect_err("INGRESS_ADDR needs a port");
-        assert!(
-            matches!(
-                err,
-                ConfigError::Invalid {
-                    var: "INGRESS_ADDR",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "INGRESS_ADDR");
     }
 
     #[test]
     fn calcom_rate_limit_has_a_floor() {
         let env = Env::from_pairs([("CALCOM_RATE_LIMIT_PER_MINUTE", "1")]);
         let err = WorkerConfig::from_env(&env).expect_err("1 request a minute cannot be paced");
-        assert!(
-            matches!(
-                err,
-                ConfigError::Invalid {
-                    var: "CALCOM_RATE_LIMIT_PER_MINUTE",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_invalid(&err, "CALCOM_RATE_LIMIT_PER_MINUTE");
         let env = Env::from_pairs([("CALCOM_RATE_LIMIT_PER_MINUTE", "600")]);
         let config = WorkerConfig::from_env(&env).expect("valid");
         assert_eq!(config.calcom_rate_limit_per_minute, 600);

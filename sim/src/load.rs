@@ -175,7 +175,7 @@ pub async fn run(sandbox: &Sandbox, options: &LoadOptions) -> (LoadReport, Vec<O
     let sent_in_window = sent_in_window.unwrap_or_else(|| live.sent.load(Ordering::Relaxed));
     let counters = sandbox.fake().counters();
     let (calendar_bookings, double_bookings) = audit_calendars(sandbox).await;
-    let messages = audit_messages(&outcomes, |business, customer| {
+    let messages = audit_messages(&outcomes, started, |business, customer| {
         sandbox.fake().outbox(business, customer)
     });
     let mut worker_rss_kib: Vec<u64> = pids

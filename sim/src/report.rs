@@ -74,7 +74,13 @@ pub struct MessageAudit {
     pub duplicated: u64,
     /// Bot messages the fake accepted for a customer but the customer never saw.
     pub unseen: u64,
+    /// Transcripts of the first conversations that failed a check, so a rare failure can be
+    /// read from the report that showed it.
+    pub failed_transcripts: Vec<String>,
 }
+
+/// Transcripts kept for a failing audit.
+const FAILED_TRANSCRIPTS: usize = 3;
 
 impl MessageAudit {
     pub fn clean(&self) -> bool {
@@ -102,25 +108,45 @@ pub fn duplicates(received: &[(usize, OutboundRecord)]) -> u64 {
 /// Compares what customers saw with what the fake accepted for them.
 pub fn audit_messages(
     outcomes: &[Outcome],
+    run_started: tokio::time::Instant,
     outbox: impl Fn(&str, &str) -> Vec<OutboundRecord>,
 ) -> MessageAudit {
     let mut audit = MessageAudit::default();
     for outcome in outcomes {
         audit.customer_messages += outcome.messages_sent;
-        if matches!(outcome.failure, Some(crate::conversation::Failure::NoReply)) {
+        let unanswered = matches!(outcome.failure, Some(crate::conversation::Failure::NoReply));
+        let duplicated = duplicates(&outcome.received);
+        if unanswered {
             audit.unanswered += 1;
         }
-        audit.duplicated += duplicates(&outcome.received);
+        audit.duplicated += duplicated;
         let accepted = outbox(&outcome.business, &outcome.customer);
         let seen: std::collections::HashSet<&str> = outcome
             .received
             .iter()
             .map(|(_, record)| record.wamid.as_str())
             .collect();
-        audit.unseen += accepted
+        let unseen = accepted
             .iter()
             .filter(|record| !seen.contains(record.wamid.as_str()))
             .count() as u64;
+        audit.unseen += unseen;
+        if (unanswered || duplicated > 0 || unseen > 0)
+            && audit.failed_transcripts.len() < FAILED_TRANSCRIPTS
+        {
+            audit.failed_transcripts.push(format!(
+                "{} with business {}: unanswered {}, duplicated {duplicated}, unseen {unseen}, \
+                 started {:.1} s into the run\n{}",
+                outcome.customer,
+                outcome.business,
+                if unanswered { "yes" } else { "no" },
+                outcome
+                    .started
+                    .saturating_duration_since(run_started)
+                    .as_secs_f64(),
+                crate::transcript::render(&outcome.lines, "customer"),
+            ));
+        }
     }
     audit
 }
@@ -305,7 +331,11 @@ impl fmt::Display for LoadReport {
             f,
             "  verdict:                    {}",
             if self.audit_passed() { "PASS" } else { "FAIL" }
-        )
+        )?;
+        for transcript in &self.messages.failed_transcripts {
+            writeln!(f, "failed conversation: {transcript}")?;
+        }
+        Ok(())
     }
 }
 
@@ -371,6 +401,52 @@ mod tests {
             over_capacity(&[b("maria", 0, 30), b("studio", 0, 30)], &capacity),
             0
         );
+    }
+
+    #[test]
+    fn a_failing_conversation_is_reported_with_its_transcript() {
+        let started = tokio::time::Instant::now();
+        let outcome = |customer: &str, failure| Outcome {
+            persona: crate::persona::Persona {
+                name: "Ana".into(),
+                lang: lang::Lang::Es,
+                about: "test".into(),
+                beats: Vec::new(),
+                goal: crate::persona::Ending::Booked,
+            },
+            business: "555000111".into(),
+            customer: customer.into(),
+            lines: vec![crate::transcript::Line {
+                at: Duration::from_millis(3),
+                speaker: crate::transcript::Speaker::Customer,
+                message: crate::transcript::Said::Customer(crate::persona::Act::Text(
+                    "hola, quiero una cita".into(),
+                )),
+            }],
+            latencies: Vec::new(),
+            messages_sent: 1,
+            received: Vec::new(),
+            ending: crate::persona::Ending::Failed,
+            failure,
+            started,
+            finished: started,
+        };
+        let audit = audit_messages(
+            &[
+                outcome("34600000001", None),
+                outcome("34600000002", Some(crate::conversation::Failure::NoReply)),
+            ],
+            started,
+            |_, _| Vec::new(),
+        );
+        assert_eq!(
+            (audit.unanswered, audit.duplicated, audit.unseen),
+            (1, 0, 0)
+        );
+        assert!(!audit.clean());
+        assert_eq!(audit.failed_transcripts.len(), 1);
+        assert!(audit.failed_transcripts[0].starts_with("34600000002 with business 555000111"));
+        assert!(audit.failed_transcripts[0].contains("hola, quiero una cita"));
     }
 
     #[test]

@@ -66,7 +66,13 @@ async fn demo_books_in_english_on_the_builtin_calendar_and_in_spanish_on_calcom(
     .await;
     let (bookings, doubles) = audit_calendars(&sandbox).await;
     let calcom_bookings = sandbox.calcom.fake().bookings();
-    let audit = sim::report::audit_messages(&run.outcomes, |business, customer| {
+    let run_started = run
+        .outcomes
+        .iter()
+        .map(|outcome| outcome.started)
+        .min()
+        .expect("conversations ran");
+    let audit = sim::report::audit_messages(&run.outcomes, run_started, |business, customer| {
         sandbox.fake().outbox(business, customer)
     });
     let problems = sandbox.stop().await;

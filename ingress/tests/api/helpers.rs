@@ -31,34 +31,10 @@ pub struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         if !self.finished {
-            delete_topology_now(self.topology.clone());
+            self.topology
+                .delete_from_drop("amqp://guest:guest@127.0.0.1:5672/%2f");
         }
     }
-}
-
-/// Deletes a namespace's queues and exchanges from a plain thread: used by `Drop`, so a test
-/// that panics before `finish` does not leave quorum queues behind on the shared broker.
-fn delete_topology_now(topology: shared::amqp::Topology) {
-    let _ = std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        runtime.block_on(async {
-            if let Ok(connection) = lapin::Connection::connect(
-                "amqp://guest:guest@127.0.0.1:5672/%2f",
-                lapin::ConnectionProperties::default(),
-            )
-            .await
-                && let Ok(channel) = connection.create_channel().await
-            {
-                let _ = topology.delete(&channel).await;
-            }
-        });
-    })
-    .join();
 }
 
 pub fn unique_namespace(tag: &str) -> String {

@@ -44,27 +44,8 @@ impl Drop for TestFleet {
         if self.finished {
             return;
         }
-        let topology = self.topology.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                if let Ok(connection) = Connection::connect(
-                    "amqp://guest:guest@127.0.0.1:5672/%2f",
-                    lapin::ConnectionProperties::default(),
-                )
-                .await
-                    && let Ok(channel) = connection.create_channel().await
-                {
-                    let _ = topology.delete(&channel).await;
-                }
-            });
-        })
-        .join();
+        self.topology
+            .delete_from_drop("amqp://guest:guest@127.0.0.1:5672/%2f");
     }
 }
 

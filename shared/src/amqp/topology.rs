@@ -132,6 +132,33 @@ impl Topology {
         args
     }
 
+    /// [`Topology::delete`] for a test's `Drop`: runs on a thread of its own with its own
+    /// runtime, so it works whether or not the dropping thread is inside a runtime, and a test
+    /// that panics before its cleanup does not leave quorum queues on a shared broker.
+    /// Best effort: an unreachable broker leaves the queues behind.
+    pub fn delete_from_drop(&self, amqp_url: &str) {
+        let topology = self.clone();
+        let amqp_url = amqp_url.to_owned();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(connection) =
+                    lapin::Connection::connect(&amqp_url, lapin::ConnectionProperties::default())
+                        .await
+                    && let Ok(channel) = connection.create_channel().await
+                {
+                    let _ = topology.delete(&channel).await;
+                }
+            });
+        })
+        .join();
+    }
+
     /// Deletes every queue and exchange of this namespace. For tests and sandboxes only.
     pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
         use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};

@@ -317,7 +317,12 @@ impl Fleet {
             .env("WORKER_ID", format!("e2e-process-{index}"))
             .env("WORKER_ADMIN_ADDR", "127.0.0.1:0")
             .env("BELLA_HANDOFF_SECRET", HANDOFF_SECRET)
-            .env("RUST_LOG", "warn")
+            // FLEET_TEST_LOG=info (or any filter) shows the worker processes' logs when a
+            // test needs explaining.
+            .env(
+                "RUST_LOG",
+                std::env::var("FLEET_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .spawn()
