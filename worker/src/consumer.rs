@@ -3,8 +3,8 @@
 //! A partition is processed strictly in order (one delivery at a time), so a conversation's
 //! events never race each other; different partitions run concurrently, so one slow
 //! conversation stalls only its own partition. Giving a partition up cancels the consumer
-//! first and then finishes and acks what was already delivered, so the next owner starts
-//! exactly where this one stopped.
+//! first and then finishes and acks what was already delivered; the next owner subscribes only
+//! once that is done (`crate::lease`), so it starts exactly where this one stopped.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

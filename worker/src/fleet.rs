@@ -28,6 +28,7 @@ use crate::consumer::{ConsumerContext, consume_partition};
 use crate::handoff::Handoff;
 use crate::holds::Holds;
 use crate::keys::Keys;
+use crate::lease::Leases;
 use crate::membership::{Membership, assign};
 use crate::metrics::Metrics;
 use crate::outbound::Outbox;
@@ -38,6 +39,9 @@ use crate::store::StateStore;
 const HEARTBEAT: Duration = Duration::from_millis(1000);
 /// A worker silent this long is considered gone and its partitions move.
 const MEMBER_EXPIRY: Duration = Duration::from_millis(5000);
+/// How often a worker waiting for a partition's lease asks again. The previous owner releases
+/// it the moment its drain ends, so this bounds how long a handed-over partition sits idle.
+const LEASE_POLL: Duration = Duration::from_millis(100);
 /// The whole drain on shutdown; Kubernetes' default grace period is 30 s, ours is 10 s.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(9);
 
@@ -153,6 +157,8 @@ pub async fn run(
     let admin = tokio::spawn(serve_admin(admin_listener, metrics.clone(), health.clone()));
 
     let membership = Membership::new(redis.clone(), &namespace, &config.worker_id, MEMBER_EXPIRY);
+    // A dead worker's leases lapse together with its membership.
+    let leases = Leases::new(redis.clone(), &namespace, &config.worker_id, MEMBER_EXPIRY);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -211,7 +217,7 @@ pub async fn run(
                 partitions.owned()
             }
         };
-        partitions.reconcile(&wanted, &context, &live);
+        partitions.reconcile(&wanted, &context, &live, &leases);
         metrics
             .partitions_owned
             .set(partitions.owned().len() as i64);
@@ -267,6 +273,7 @@ impl Partitions {
         wanted: &BTreeSet<u16>,
         context: &Arc<ConsumerContext>,
         connection: &Arc<Connection>,
+        leases: &Leases,
     ) {
         self.stopping.retain(|_, handle| !handle.is_finished());
         // Tasks that died (channel error) are restarted below.
@@ -288,14 +295,13 @@ impl Partitions {
                 continue;
             }
             let (stop, stopped) = watch::channel(false);
-            let context = context.clone();
-            let connection = connection.clone();
-            let handle = tokio::spawn(async move {
-                if let Err(error) = consume_partition(context, connection, partition, stopped).await
-                {
-                    warn!(message = "Partition consumer failed.", partition, %error);
-                }
-            });
+            let handle = tokio::spawn(own_partition(
+                context.clone(),
+                connection.clone(),
+                leases.clone(),
+                partition,
+                stopped,
+            ));
             self.running.insert(partition, (stop, handle));
         }
     }
@@ -319,6 +325,78 @@ impl Partitions {
         handles.extend(self.stopping.drain().map(|(_, handle)| handle));
         for handle in handles {
             let _ = handle.await;
+        }
+    }
+}
+
+/// Consumes `partition` while holding its lease: from before subscribing until nothing of it
+/// is in flight here any more (see [`crate::lease`]).
+async fn own_partition(
+    context: Arc<ConsumerContext>,
+    connection: Arc<Connection>,
+    leases: Leases,
+    partition: u16,
+    mut stop: watch::Receiver<bool>,
+) {
+    if !await_lease(&leases, partition, &mut stop).await {
+        return;
+    }
+    let renewing = async {
+        loop {
+            tokio::time::sleep(HEARTBEAT).await;
+            match leases.try_acquire(partition).await {
+                Ok(true) => {}
+                // Only after this worker could not renew for a whole expiry. The broker still
+                // keeps the other worker's consumer waiting behind this one, and the next
+                // rebalance settles who owns the partition.
+                Ok(false) => warn!(
+                    message = "Partition lease taken by another worker.",
+                    partition
+                ),
+                Err(error) => warn!(message = "Partition lease renewal failed.", partition, %error),
+            }
+        }
+    };
+    let consumed = tokio::select! {
+        consumed = consume_partition(context, connection, partition, stop) => consumed,
+        never = renewing => match never {},
+    };
+    if let Err(error) = consumed {
+        warn!(message = "Partition consumer failed.", partition, %error);
+    }
+    // Every delivery received here is settled or back with the broker: the next owner may
+    // subscribe. If this fails, the lease lapses on its own.
+    if let Err(error) = leases.release(partition).await {
+        warn!(message = "Partition lease release failed.", partition, %error);
+    }
+}
+
+/// Waits until this worker holds the lease on `partition`; `false` if told to stop first.
+async fn await_lease(leases: &Leases, partition: u16, stop: &mut watch::Receiver<bool>) -> bool {
+    let mut told = false;
+    loop {
+        if *stop.borrow() {
+            return false;
+        }
+        match leases.try_acquire(partition).await {
+            Ok(true) => return true,
+            Ok(false) if !told => {
+                info!(
+                    message = "Waiting for the previous owner to finish the partition.",
+                    partition
+                );
+                told = true;
+            }
+            Ok(false) => {}
+            Err(error) => warn!(message = "Partition lease not reachable.", partition, %error),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LEASE_POLL) => {}
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    return false;
+                }
+            }
         }
     }
 }

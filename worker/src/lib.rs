@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod handoff;
 pub mod holds;
 pub mod keys;
+pub mod lease;
 pub mod membership;
 pub mod metrics;
 pub mod outbound;

@@ -359,6 +359,7 @@ async fn partitions_rebalance_when_a_worker_joins_and_when_one_leaves() {
         "joined within {:?}",
         started.elapsed()
     );
+    assert_leases_follow_consumers(&fleet).await;
     fleet.stop_worker(0).await;
     let started = std::time::Instant::now();
     wait_for_balance(&fleet, 3).await;
@@ -371,6 +372,90 @@ async fn partitions_rebalance_when_a_worker_joins_and_when_one_leaves() {
     let mut chat = Chat::new(&fleet, SALON, "15550600001", "Mo");
     chat.say("hi, I'd like to book a haircut please").await;
     chat.until_confirm().await;
+    assert_leases_follow_consumers(&fleet).await;
+    fleet.finish().await;
+}
+
+fn lease_reader(fleet: &Fleet) -> worker::lease::Leases {
+    let redis = shared::redis::open(&"redis://127.0.0.1:6379".to_owned().into()).expect("redis");
+    worker::lease::Leases::new(
+        redis,
+        &fleet.namespace,
+        "e2e-observer",
+        Duration::from_secs(60),
+    )
+}
+
+/// Every partition's lease is held by the worker the broker delivers that partition to.
+async fn assert_leases_follow_consumers(fleet: &Fleet) {
+    let leases = lease_reader(fleet);
+    let owners = active_consumers(&fleet.namespace).await;
+    assert_eq!(owners.len(), usize::from(fleet.partitions), "{owners:?}");
+    for (queue, worker) in owners {
+        let partition: u16 = queue
+            .rsplit_once(".p")
+            .and_then(|(_, n)| n.parse().ok())
+            .expect("partition queue name");
+        let holder = leases.holder(partition).await.expect("lease holder");
+        assert_eq!(holder.as_deref(), Some(worker.as_str()), "lease of {queue}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_waits_until_its_previous_owner_has_finished_with_it() {
+    let mut fleet = Fleet::start("leasewait", 0).await;
+    let partition_of = |wa_id: &str| {
+        shared::partition::partition_of(
+            &shared::envelope::conversation_key(SALON, wa_id),
+            fleet.partitions,
+        )
+    };
+    let waiting_customer = "15550700001";
+    let waiting_partition = partition_of(waiting_customer);
+    let other_customer = (2..100)
+        .map(|n| format!("155507{n:05}"))
+        .find(|wa_id| partition_of(wa_id) != waiting_partition)
+        .expect("a customer in another partition");
+    // A previous owner is still finishing that partition: it holds the lease.
+    let previous_owner = worker::lease::Leases::new(
+        shared::redis::open(&"redis://127.0.0.1:6379".to_owned().into()).expect("redis"),
+        &fleet.namespace,
+        "previous-owner",
+        Duration::from_secs(60),
+    );
+    assert!(
+        previous_owner
+            .try_acquire(waiting_partition)
+            .await
+            .expect("lease")
+    );
+    fleet.start_worker().await;
+
+    let mut other = Chat::new(&fleet, SALON, &other_customer, "Ana");
+    other.say("hi, I'd like to book a haircut please").await;
+    other.reply().await;
+    let mut waiting = Chat::new(&fleet, SALON, waiting_customer, "Bo");
+    waiting.say("hi, I'd like to book a haircut please").await;
+    waiting.expect_silence(Duration::from_secs(2)).await;
+    assert_eq!(
+        fleet.partition_consumers().await[usize::from(waiting_partition)],
+        0,
+        "subscribed while the previous owner held the lease"
+    );
+
+    previous_owner
+        .release(waiting_partition)
+        .await
+        .expect("release");
+    waiting.reply().await;
+    assert_eq!(
+        lease_reader(&fleet)
+            .holder(waiting_partition)
+            .await
+            .expect("holder")
+            .as_deref(),
+        Some("e2e-worker-0")
+    );
     fleet.finish().await;
 }
 
