@@ -1,6 +1,11 @@
 use anyhow::Context;
 use shared::config::{Env, IngressConfig};
 
+// glibc's allocator cost 15-20% of the CPU per event, much of it arena contention between
+// the Tokio threads and lapin's I/O thread; mimalloc measured lower (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let env = Env::from_process();

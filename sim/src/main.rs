@@ -12,6 +12,11 @@ use sim::load::LoadOptions;
 use sim::sandbox::{Sandbox, SandboxOptions};
 use sim::world::World;
 
+// glibc's allocator cost 15-20% of the CPU per event, much of it arena contention between
+// the Tokio threads and lapin's I/O thread; mimalloc measured lower (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "sim",
