@@ -43,6 +43,7 @@ struct AppState {
     config: IngressConfig,
     publisher: Publisher,
     metrics: Metrics,
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight deliveries finish
@@ -61,6 +62,7 @@ pub async fn run(
         connection_name: format!("ingress:{}", config.common.namespace),
     });
     let state = Arc::new(AppState {
+        in_flight: tokio::sync::Semaphore::new(config.max_in_flight),
         config,
         publisher: publisher.clone(),
         metrics: Metrics::new(),
@@ -122,6 +124,16 @@ async fn receive_delivery(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
+    // Each waiting delivery holds its body and its events until the broker confirms. When the
+    // broker stalls, refusing at once (WhatsApp redelivers a 503) keeps memory bounded.
+    let Ok(_in_flight) = state.in_flight.try_acquire() else {
+        state.metrics.delivery("overloaded");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many deliveries in flight",
+        )
+            .into_response();
+    };
     let signature_header = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
     if let Err(error) = signature::verify(
         state.config.app_secret.expose_secret().as_bytes(),

@@ -151,6 +151,9 @@ pub struct IngressConfig {
     pub publish_timeout: Duration,
     /// Channels in confirm mode on the publishing connection; confirms are pipelined on each.
     pub publish_channels: usize,
+    /// Deliveries handled at once; more are answered 503 at once, so a stalled broker cannot
+    /// make ingress hold an unbounded number of requests (and their bodies) in memory.
+    pub max_in_flight: usize,
 }
 
 impl IngressConfig {
@@ -163,6 +166,13 @@ impl IngressConfig {
                 reason: "must be at least 1".into(),
             });
         }
+        let max_in_flight: usize = env.parse_or("INGRESS_MAX_IN_FLIGHT", 4096)?;
+        if max_in_flight == 0 {
+            return Err(ConfigError::Invalid {
+                var: "INGRESS_MAX_IN_FLIGHT",
+                reason: "must be at least 1".into(),
+            });
+        }
         Ok(Self {
             common: CommonConfig::from_env(env)?,
             addr,
@@ -170,6 +180,7 @@ impl IngressConfig {
             verify_token: env.required_secret("WHATSAPP_VERIFY_TOKEN")?,
             publish_timeout: env.millis_or("INGRESS_PUBLISH_TIMEOUT_MS", 3000)?,
             publish_channels,
+            max_in_flight,
         })
     }
 }
@@ -183,6 +194,7 @@ impl std::fmt::Debug for IngressConfig {
             .field("verify_token", &"[redacted]")
             .field("publish_timeout", &self.publish_timeout)
             .field("publish_channels", &self.publish_channels)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -352,6 +364,20 @@ mod tests {
         ]);
         let err = IngressConfig::from_env(&env).expect_err("INGRESS_ADDR needs a port");
         assert_invalid(&err, "INGRESS_ADDR");
+    }
+
+    #[test]
+    fn ingress_needs_room_for_at_least_one_delivery() {
+        let env = Env::from_pairs([
+            ("WHATSAPP_APP_SECRET", "s"),
+            ("WHATSAPP_VERIFY_TOKEN", "t"),
+            ("INGRESS_MAX_IN_FLIGHT", "0"),
+        ]);
+        let err = IngressConfig::from_env(&env).expect_err("0 would refuse everything");
+        assert_invalid(&err, "INGRESS_MAX_IN_FLIGHT");
+        let env = Env::from_pairs([("WHATSAPP_APP_SECRET", "s"), ("WHATSAPP_VERIFY_TOKEN", "t")]);
+        let defaults = IngressConfig::from_env(&env).expect("valid");
+        assert_eq!(defaults.max_in_flight, 4096);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 use shared::envelope::EventKind;
 
-use crate::helpers::{fixture, fixture_dir, spawn_app};
+use crate::helpers::{fixture, fixture_dir, spawn_app, spawn_app_with};
 
 /// Every webhook fixture, with the one event it must produce: kind, tenant, customer, profile.
 const FIXTURES: &[(&str, EventKind, &str, &str, Option<&str>)] = &[
@@ -345,6 +345,64 @@ fn delivery(changes: Vec<Value>) -> Vec<u8> {
         "entry": [{"id": "WABA", "changes": changes}]
     }))
     .expect("serialises")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_beyond_the_in_flight_limit_are_refused_at_once_and_publish_nothing() {
+    let app = spawn_app_with("inflight", 4, &[("INGRESS_MAX_IN_FLIGHT", "1")]).await;
+    let bodies: Vec<Vec<u8>> = (0..64)
+        .map(|n| {
+            delivery(vec![text_update(
+                &format!("wamid.inflight{n}"),
+                &format!("3460022{n:04}"),
+                "hola",
+            )])
+        })
+        .collect();
+    // Sent all at once: while one waits for its confirm, the others find no room.
+    let responses =
+        futures::future::join_all(bodies.iter().map(|body| app.post_signed(body))).await;
+    let mut accepted = 0;
+    let mut refused = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            200 => accepted += 1,
+            503 => {
+                assert_eq!(
+                    response.text().await.expect("body"),
+                    "too many deliveries in flight"
+                );
+                refused += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(
+        accepted >= 1 && refused >= 1,
+        "{accepted} accepted, {refused} refused"
+    );
+    assert_eq!(accepted + refused, 64);
+    // Exactly the accepted deliveries were published; a refused one is redelivered by WhatsApp.
+    app.take_events(accepted).await;
+    // The room is given back: one at a time, every delivery is accepted.
+    for body in &bodies[..3] {
+        assert_eq!(app.post_signed(body).await.status(), 200);
+    }
+    app.take_events(3).await;
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    assert!(
+        metrics.contains(&format!("outcome=\"overloaded\"}} {refused}")),
+        "{metrics}"
+    );
+    app.finish().await;
 }
 
 #[tokio::test]

@@ -60,17 +60,24 @@ fn init_telemetry() {
 }
 
 pub async fn spawn_app(tag: &str, partitions: u16) -> TestApp {
+    spawn_app_with(tag, partitions, &[]).await
+}
+
+/// [`spawn_app`] with more (or overriding) configuration variables.
+pub async fn spawn_app_with(tag: &str, partitions: u16, settings: &[(&str, &str)]) -> TestApp {
     init_telemetry();
     let namespace = unique_namespace(tag);
     let partitions_text = partitions.to_string();
-    let env = Env::from_pairs([
+    let mut pairs = vec![
         ("WHATSAPP_APP_SECRET", APP_SECRET),
         ("WHATSAPP_VERIFY_TOKEN", VERIFY_TOKEN),
         ("AMQP_URL", AMQP_URL),
         ("PARTITIONS", partitions_text.as_str()),
         ("FLEET_NAMESPACE", namespace.as_str()),
         ("INGRESS_PUBLISH_TIMEOUT_MS", "2000"),
-    ]);
+    ];
+    pairs.extend_from_slice(settings);
+    let env = Env::from_pairs(pairs);
     let config = IngressConfig::from_env(&env).expect("test config is valid");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
