@@ -389,15 +389,7 @@ async fn deliveries_beyond_the_in_flight_limit_are_refused_at_once_and_publish_n
         assert_eq!(app.post_signed(body).await.status(), 200);
     }
     app.take_events(3).await;
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics body");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(&format!("outcome=\"overloaded\"}} {refused}")),
         "{metrics}"
@@ -544,15 +536,7 @@ async fn unhandled_kinds_are_acknowledged_and_unreadable_ones_kept() {
             .is_some_and(|r| r.contains("without id"))
     );
 
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"ingress_ignored_updates_total{reason="field:account_update"} 1"#),
         "{metrics}"

@@ -51,15 +51,7 @@ async fn health_readiness_and_metrics_answer() {
     assert_eq!(ready.status(), 200);
     app.post_signed(&crate::helpers::fixture("meta-docs-text-message.json"))
         .await;
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"ingress_deliveries_total{outcome="accepted"} 1"#),
         "{metrics}"

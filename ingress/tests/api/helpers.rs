@@ -132,6 +132,18 @@ impl TestApp {
         }
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     pub async fn post_signed(&self, body: &[u8]) -> reqwest::Response {
         let signature = ingress::signature::header_value(APP_SECRET.as_bytes(), body);
         self.http
