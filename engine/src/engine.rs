@@ -1629,6 +1629,23 @@ impl Run<'_, '_> {
         let follow_up = Duration::minutes(i64::from(self.tenant().follow_up_minutes.unwrap_or(0)));
         let cutoff = self.now() - Duration::days(1) - follow_up;
         self.state.bookings.retain(|b| b.end > cutoff);
+        self.leave_stage_of_forgotten_booking();
+    }
+
+    /// A reschedule or cancel in progress for a booking the state no longer has (its follow-up
+    /// ran, or it aged out) has nothing left to act on: its hold goes, and the conversation is
+    /// idle again, so a late pick finds a stale option instead of a missing booking.
+    fn leave_stage_of_forgotten_booking(&mut self) {
+        let forgotten = match &self.state.stage {
+            Stage::Rescheduling { booking_id, .. } | Stage::ConfirmingCancel { booking_id } => {
+                self.state.booking(booking_id).is_none()
+            }
+            _ => false,
+        };
+        if forgotten {
+            self.release_hold();
+            self.state.stage = Stage::Idle;
+        }
     }
 
     // ---- timers, statuses, agents, calendar ---------------------------------------------
@@ -1723,6 +1740,7 @@ impl Run<'_, '_> {
                     return;
                 };
                 self.state.bookings.retain(|b| b.id != booking.id);
+                self.leave_stage_of_forgotten_booking();
                 if self.silent() {
                     return;
                 }

@@ -351,3 +351,30 @@ fn states_from_a_newer_release_load_tolerantly() {
     assert_eq!(state.profile_name.as_deref(), Some("Ana"));
     assert!(ConversationState::decode("not json").is_err());
 }
+
+/// Found by the properties above: the booking's follow-up ran while its reschedule was still
+/// open, and the reschedule went on for a booking the state no longer had.
+#[test]
+fn a_follow_up_during_a_reschedule_of_that_booking_ends_the_reschedule() {
+    use Event::*;
+    drive(
+        "clinic",
+        vec![
+            Say(16),
+            TapLast(0),
+            Say(1),
+            Advance(1269),
+            Say(3),
+            Advance(2205),
+            Say(1),
+            Say(20),
+            TapLast(3),
+            Say(9),
+            Say(22),
+            FireTimer(3),
+            Advance(667),
+            Say(20),
+        ],
+        vec![41, 12, 5, 107],
+    );
+}
