@@ -156,9 +156,9 @@ pub async fn run(
     });
     let admin = tokio::spawn(serve_admin(admin_listener, metrics.clone(), health.clone()));
 
-    let membership = Membership::new(redis.clone(), &namespace, &config.worker_id, MEMBER_EXPIRY);
+    let membership = Membership::new(redis.clone(), &keys, &config.worker_id, MEMBER_EXPIRY);
     // A dead worker's leases lapse together with its membership.
-    let leases = Leases::new(redis.clone(), &namespace, &config.worker_id, MEMBER_EXPIRY);
+    let leases = Leases::new(redis.clone(), &keys, &config.worker_id, MEMBER_EXPIRY);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -373,22 +373,30 @@ async fn own_partition(
 
 /// Waits until this worker holds the lease on `partition`; `false` if told to stop first.
 async fn await_lease(leases: &Leases, partition: u16, stop: &mut watch::Receiver<bool>) -> bool {
-    let mut told = false;
+    // Polled ten times a second: each condition is logged when it starts, not on every poll.
+    let (mut told_waiting, mut told_unreachable) = (false, false);
     loop {
         if *stop.borrow() {
             return false;
         }
         match leases.try_acquire(partition).await {
             Ok(true) => return true,
-            Ok(false) if !told => {
-                info!(
-                    message = "Waiting for the previous owner to finish the partition.",
-                    partition
-                );
-                told = true;
+            Ok(false) => {
+                told_unreachable = false;
+                if !told_waiting {
+                    info!(
+                        message = "Waiting for the previous owner to finish the partition.",
+                        partition
+                    );
+                    told_waiting = true;
+                }
             }
-            Ok(false) => {}
-            Err(error) => warn!(message = "Partition lease not reachable.", partition, %error),
+            Err(error) => {
+                if !told_unreachable {
+                    warn!(message = "Partition lease not reachable; retrying.", partition, %error);
+                    told_unreachable = true;
+                }
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(LEASE_POLL) => {}

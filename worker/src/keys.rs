@@ -21,6 +21,16 @@ impl Keys {
         &self.namespace
     }
 
+    /// Fleet membership: a sorted set of worker ids scored by their last heartbeat.
+    pub fn workers(&self) -> String {
+        format!("{}workers", self.namespace)
+    }
+
+    /// The lease on one partition: the id of the worker allowed to consume it.
+    pub fn partition_lease(&self, partition: u16) -> String {
+        format!("{}lease:p{partition}", self.namespace)
+    }
+
     /// Conversation state: a hash with the version `v` and the JSON document `d`.
     pub fn conversation(&self, tenant: &str, customer: &str) -> String {
         format!("{}conv:{tenant}:{customer}", self.namespace)

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use shared::redis::Redis;
 
+use crate::keys::Keys;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
     #[error("Redis: {0}")]
@@ -23,24 +25,24 @@ pub enum LeaseError {
 #[derive(Clone)]
 pub struct Leases {
     redis: Redis,
-    prefix: String,
+    keys: Keys,
     worker_id: String,
     ttl: Duration,
 }
 
 impl Leases {
     /// Leases of `worker_id` that lapse `ttl` after their last renewal.
-    pub fn new(redis: Redis, namespace: &str, worker_id: &str, ttl: Duration) -> Self {
+    pub fn new(redis: Redis, keys: &Keys, worker_id: &str, ttl: Duration) -> Self {
         Self {
             redis,
-            prefix: format!("{namespace}lease:p"),
+            keys: keys.clone(),
             worker_id: worker_id.to_owned(),
             ttl,
         }
     }
 
     fn key(&self, partition: u16) -> String {
-        format!("{}{partition}", self.prefix)
+        self.keys.partition_lease(partition)
     }
 
     fn ttl_ms(&self) -> u64 {

@@ -18,6 +18,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use shared::redis::Redis;
 
+use crate::keys::Keys;
+
 /// Partitions per member for `members` (sorted, deduplicated ids).
 pub fn assign(partitions: u16, members: &[String]) -> BTreeMap<String, Vec<u16>> {
     let mut assignment: BTreeMap<String, Vec<u16>> =
@@ -76,10 +78,10 @@ pub enum MembershipError {
 }
 
 impl Membership {
-    pub fn new(redis: Redis, namespace: &str, worker_id: &str, expiry: Duration) -> Self {
+    pub fn new(redis: Redis, keys: &Keys, worker_id: &str, expiry: Duration) -> Self {
         Self {
             redis,
-            key: format!("{namespace}workers"),
+            key: keys.workers(),
             worker_id: worker_id.to_owned(),
             expiry,
         }

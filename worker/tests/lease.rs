@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use worker::keys::Keys;
 use worker::lease::Leases;
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -12,7 +13,7 @@ fn namespace(tag: &str) -> String {
 
 fn leases(namespace: &str, worker: &str, ttl: Duration) -> Leases {
     let redis = shared::redis::open(&REDIS_URL.to_owned().into()).expect("redis");
-    Leases::new(redis, namespace, worker, ttl)
+    Leases::new(redis, &Keys::new(namespace), worker, ttl)
 }
 
 async fn cleanup(namespace: &str) {

@@ -380,7 +380,7 @@ fn lease_reader(fleet: &Fleet) -> worker::lease::Leases {
     let redis = shared::redis::open(&"redis://127.0.0.1:6379".to_owned().into()).expect("redis");
     worker::lease::Leases::new(
         redis,
-        &fleet.namespace,
+        &worker::keys::Keys::new(&fleet.namespace),
         "e2e-observer",
         Duration::from_secs(60),
     )
@@ -419,7 +419,7 @@ async fn a_partition_waits_until_its_previous_owner_has_finished_with_it() {
     // A previous owner is still finishing that partition: it holds the lease.
     let previous_owner = worker::lease::Leases::new(
         shared::redis::open(&"redis://127.0.0.1:6379".to_owned().into()).expect("redis"),
-        &fleet.namespace,
+        &worker::keys::Keys::new(&fleet.namespace),
         "previous-owner",
         Duration::from_secs(60),
     );
