@@ -1476,10 +1476,7 @@ impl Run<'_, '_> {
                     return;
                 };
                 self.state.bookings.retain(|b| b.id != booking.id);
-                if matches!(&self.state.stage, Stage::ConfirmingCancel { booking_id: b } if *b == booking.id)
-                {
-                    self.state.stage = Stage::Idle;
-                }
+                self.leave_stage_about(&booking.id);
                 self.cancel_booking_timers(&booking);
                 self.metric("cancelled", &[]);
                 let line = self.slot_line(&booking.slot());
@@ -1629,20 +1626,30 @@ impl Run<'_, '_> {
         let follow_up = Duration::minutes(i64::from(self.tenant().follow_up_minutes.unwrap_or(0)));
         let cutoff = self.now() - Duration::days(1) - follow_up;
         self.state.bookings.retain(|b| b.end > cutoff);
-        self.leave_stage_of_forgotten_booking();
+        let forgotten = self
+            .stage_booking()
+            .filter(|id| self.state.booking(id).is_none())
+            .map(str::to_owned);
+        if let Some(booking_id) = forgotten {
+            self.leave_stage_about(&booking_id);
+        }
     }
 
-    /// A reschedule or cancel in progress for a booking the state no longer has (its follow-up
-    /// ran, or it aged out) has nothing left to act on: its hold goes, and the conversation is
-    /// idle again, so a late pick finds a stale option instead of a missing booking.
-    fn leave_stage_of_forgotten_booking(&mut self) {
-        let forgotten = match &self.state.stage {
+    /// The booking a reschedule or cancel in progress is about.
+    fn stage_booking(&self) -> Option<&str> {
+        match &self.state.stage {
             Stage::Rescheduling { booking_id, .. } | Stage::ConfirmingCancel { booking_id } => {
-                self.state.booking(booking_id).is_none()
+                Some(booking_id)
             }
-            _ => false,
-        };
-        if forgotten {
+            _ => None,
+        }
+    }
+
+    /// Ends a reschedule or cancel in progress for `booking_id`, releasing its hold: once the
+    /// booking is cancelled, moved, followed up or aged out, there is nothing left for it to
+    /// act on, and a late pick finds a stale option instead of a missing booking.
+    fn leave_stage_about(&mut self, booking_id: &str) {
+        if self.stage_booking() == Some(booking_id) {
             self.release_hold();
             self.state.stage = Stage::Idle;
         }
@@ -1740,7 +1747,7 @@ impl Run<'_, '_> {
                     return;
                 };
                 self.state.bookings.retain(|b| b.id != booking.id);
-                self.leave_stage_of_forgotten_booking();
+                self.leave_stage_about(&booking.id);
                 if self.silent() {
                     return;
                 }
@@ -1802,15 +1809,7 @@ impl Run<'_, '_> {
         let Some(booking) = self.state.booking(booking_id).cloned() else {
             return;
         };
-        let involved = match &self.state.stage {
-            Stage::Rescheduling { booking_id: b, .. }
-            | Stage::ConfirmingCancel { booking_id: b } => b == booking_id,
-            _ => false,
-        };
-        if involved {
-            self.release_hold();
-            self.state.stage = Stage::Idle;
-        }
+        self.leave_stage_about(booking_id);
         self.cancel_booking_timers(&booking);
         let (text, updated) = match change {
             CalendarChange::Cancelled => {

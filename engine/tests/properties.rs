@@ -378,3 +378,30 @@ fn a_follow_up_during_a_reschedule_of_that_booking_ends_the_reschedule() {
         vec![41, 12, 5, 107],
     );
 }
+
+/// Found by the properties above: a cancel was left unanswered until its booking was long
+/// over and forgotten, and the conversation still waited to cancel it.
+#[test]
+fn a_cancel_left_open_until_its_booking_is_forgotten_ends() {
+    use Event::*;
+    drive(
+        "salon",
+        vec![
+            Advance(1627),
+            Say(3),
+            Advance(1733),
+            TapLast(8),
+            TapLast(0),
+            FireTimer(0),
+            TapLast(0),
+            FireTimer(1),
+            Say(3),
+            TapLast(3),
+            Advance(2667),
+            Say(8),
+            Advance(1323),
+            TapLast(2),
+        ],
+        vec![2],
+    );
+}

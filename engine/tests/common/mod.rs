@@ -707,6 +707,16 @@ pub fn check_invariants(
             "outcome-bearing action is last: {actions:?}"
         );
     }
+    // A reschedule or cancel in progress is about a booking the state still has.
+    if let Stage::Rescheduling { booking_id, .. } | Stage::ConfirmingCancel { booking_id } =
+        &state.stage
+    {
+        assert!(
+            state.booking(booking_id).is_some(),
+            "{:?} for a booking the state no longer has",
+            state.stage
+        );
+    }
     // At most one hold: a new hold is only requested once the previous one is released.
     let holds: Vec<&engine::Slot> = actions
         .iter()
