@@ -3,6 +3,8 @@
 //! holds no business logic; the 200 it returns means every event of the delivery is confirmed
 //! by the broker.
 
+pub mod broker_wal;
+pub mod connections;
 pub mod metrics;
 pub mod signature;
 pub mod split;
@@ -28,6 +30,7 @@ use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::connections::BoundedListener;
 use crate::metrics::{KindLabel, Metrics, ReasonLabel};
 
 /// WhatsApp sends up to 3 MB; anything over this is refused with 413 before reading on.
@@ -61,14 +64,22 @@ pub async fn run(
         publish_timeout: config.publish_timeout,
         connection_name: format!("ingress:{}", config.common.namespace),
     });
+    let metrics = Metrics::new();
+    info!(message = "Ingress listening.", addr = %listener.local_addr()?);
+    let listener = BoundedListener::new(
+        listener,
+        config.max_connections,
+        config.idle_timeout,
+        metrics.connections_open.clone(),
+        metrics.connections_refused.clone(),
+    );
     let state = Arc::new(AppState {
         in_flight: tokio::sync::Semaphore::new(config.max_in_flight),
         config,
         publisher: publisher.clone(),
-        metrics: Metrics::new(),
+        metrics,
     });
     let app = router(state);
-    info!(message = "Ingress listening.", addr = %listener.local_addr()?);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -33,6 +34,10 @@ pub struct Metrics {
     pub unreadable: Counter,
     /// Time from request to answer for authenticated deliveries.
     pub delivery_seconds: Histogram,
+    /// HTTP connections served now (bounded by `INGRESS_MAX_CONNECTIONS`).
+    pub connections_open: Gauge,
+    /// Connections answered 503 at once because `INGRESS_MAX_CONNECTIONS` were open.
+    pub connections_refused: Counter,
 }
 
 impl Metrics {
@@ -64,8 +69,22 @@ impl Metrics {
             "Latency of authenticated webhook deliveries",
             delivery_seconds.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "HTTP connections open now",
+            connections_open.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections answered 503 at once because the connection limit was reached",
+            connections_refused.clone(),
+        );
         Self {
             registry,
+            connections_open,
+            connections_refused,
             deliveries,
             events,
             ignored,

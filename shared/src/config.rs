@@ -154,6 +154,12 @@ pub struct IngressConfig {
     /// Deliveries handled at once; more are answered 503 at once, so a stalled broker cannot
     /// make ingress hold an unbounded number of requests (and their bodies) in memory.
     pub max_in_flight: usize,
+    /// HTTP connections open at once; past it ingress stops accepting until one closes, so
+    /// connections opened by clients waiting out a stall cannot grow its memory without bound.
+    pub max_connections: usize,
+    /// A connection on which nothing moved for this long is closed: idle keep-alives after a
+    /// burst, and clients that send half a request and stop.
+    pub idle_timeout: Duration,
 }
 
 impl IngressConfig {
@@ -173,14 +179,36 @@ impl IngressConfig {
                 reason: "must be at least 1".into(),
             });
         }
+        let max_connections: usize = env.parse_or("INGRESS_MAX_CONNECTIONS", 256)?;
+        if max_connections == 0 {
+            return Err(ConfigError::Invalid {
+                var: "INGRESS_MAX_CONNECTIONS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let publish_timeout = env.millis_or("INGRESS_PUBLISH_TIMEOUT_MS", 3000)?;
+        let idle_timeout = env.millis_or("INGRESS_IDLE_TIMEOUT_MS", 30_000)?;
+        // A request waiting on its confirms moves nothing on its connection: the idle timeout
+        // must outlast the publish timeout or it would cut that request off.
+        if idle_timeout <= publish_timeout {
+            return Err(ConfigError::Invalid {
+                var: "INGRESS_IDLE_TIMEOUT_MS",
+                reason: format!(
+                    "must be longer than INGRESS_PUBLISH_TIMEOUT_MS ({} ms)",
+                    publish_timeout.as_millis()
+                ),
+            });
+        }
         Ok(Self {
             common: CommonConfig::from_env(env)?,
             addr,
             app_secret: env.required_secret("WHATSAPP_APP_SECRET")?,
             verify_token: env.required_secret("WHATSAPP_VERIFY_TOKEN")?,
-            publish_timeout: env.millis_or("INGRESS_PUBLISH_TIMEOUT_MS", 3000)?,
+            publish_timeout,
             publish_channels,
             max_in_flight,
+            max_connections,
+            idle_timeout,
         })
     }
 }
@@ -195,6 +223,8 @@ impl std::fmt::Debug for IngressConfig {
             .field("publish_timeout", &self.publish_timeout)
             .field("publish_channels", &self.publish_channels)
             .field("max_in_flight", &self.max_in_flight)
+            .field("max_connections", &self.max_connections)
+            .field("idle_timeout", &self.idle_timeout)
             .finish()
     }
 }
@@ -378,6 +408,26 @@ mod tests {
         let env = Env::from_pairs([("WHATSAPP_APP_SECRET", "s"), ("WHATSAPP_VERIFY_TOKEN", "t")]);
         let defaults = IngressConfig::from_env(&env).expect("valid");
         assert_eq!(defaults.max_in_flight, 4096);
+    }
+
+    #[test]
+    fn ingress_connection_bounds_are_checked() {
+        let base = [("WHATSAPP_APP_SECRET", "s"), ("WHATSAPP_VERIFY_TOKEN", "t")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            Env::from_pairs(base.iter().chain(extra.iter()).copied())
+        };
+        let err = IngressConfig::from_env(&with(&[("INGRESS_MAX_CONNECTIONS", "0")]))
+            .expect_err("0 would never accept");
+        assert_invalid(&err, "INGRESS_MAX_CONNECTIONS");
+        let err = IngressConfig::from_env(&with(&[
+            ("INGRESS_PUBLISH_TIMEOUT_MS", "3000"),
+            ("INGRESS_IDLE_TIMEOUT_MS", "3000"),
+        ]))
+        .expect_err("an idle timeout within the publish timeout cuts requests off");
+        assert_invalid(&err, "INGRESS_IDLE_TIMEOUT_MS");
+        let defaults = IngressConfig::from_env(&with(&[])).expect("valid");
+        assert_eq!(defaults.max_connections, 256);
+        assert_eq!(defaults.idle_timeout, Duration::from_secs(30));
     }
 
     #[test]
