@@ -55,6 +55,7 @@ pub async fn run(sandbox: &Sandbox, options: &LoadOptions) -> (LoadReport, Vec<O
     let pids = sandbox.fleet.worker_pids();
     let mut peak_rss: HashMap<u32, u64> = HashMap::new();
 
+    let wal = ingress::broker_wal::WalWatch::start(ingress::broker_wal::DEBIAN_WAL_DIR.into());
     let started = Instant::now();
     let arrivals_end = started + options.duration;
     let interval = Duration::from_secs_f64(1.0 / options.rate.max(0.001));
@@ -211,6 +212,7 @@ pub async fn run(sandbox: &Sandbox, options: &LoadOptions) -> (LoadReport, Vec<O
         double_bookings,
         messages,
         worker_rss_kib,
+        broker_wal: wal.map(|watch| watch.between(started.into_std(), std::time::Instant::now())),
     };
     (report, outcomes)
 }

@@ -238,6 +238,9 @@ pub struct LoadReport {
     pub messages: MessageAudit,
     /// Peak resident memory per worker process, in KiB; empty for in-process workers.
     pub worker_rss_kib: Vec<u64>,
+    /// The broker's quorum WAL rollovers during the run, when its directory is readable:
+    /// while one is written out the broker slows down, which explains a stall in the figures.
+    pub broker_wal: Option<String>,
 }
 
 impl LoadReport {
@@ -315,6 +318,12 @@ impl fmt::Display for LoadReport {
                 .collect();
             writeln!(f, "worker RSS:     peak {}", rss.join(", "))?;
         }
+        let wal = match self.broker_wal.as_deref() {
+            None => "not watched (its directory is not readable here)",
+            Some("") => "no rollover",
+            Some(changes) => changes,
+        };
+        writeln!(f, "broker WAL:     {wal}")?;
         writeln!(f, "audit:")?;
         writeln!(f, "  double bookings:            {}", self.double_bookings)?;
         writeln!(

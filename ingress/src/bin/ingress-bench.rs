@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use hyper_util::rt::TokioIo;
+use ingress::broker_wal::WalWatch;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueuePurgeOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties};
@@ -41,6 +42,18 @@ struct Args {
     /// override the bench's own settings.
     #[arg(long = "ingress-env", value_parser = parse_env_pair)]
     ingress_env: Vec<(String, String)>,
+    /// Where the broker keeps its quorum-queue write-ahead log (Debian's path for the node
+    /// rabbit@localhost). When it is readable, each phase reports the WAL rollovers that
+    /// happened during it: while the broker writes a full WAL out to segment files its
+    /// confirms slow down, and this tells that pause apart from ingress's own behaviour.
+    #[arg(long, default_value = ingress::broker_wal::DEBIAN_WAL_DIR)]
+    broker_wal_dir: std::path::PathBuf,
+    /// Freezes the broker process (SIGSTOP, then SIGCONT) for this many milliseconds, one
+    /// second into the open-loop phase: a broker stall on demand, to see what it costs ingress
+    /// in latency, refusals and memory. Needs the right to signal the broker (root here); if
+    /// the bench is killed during the pause, `kill -CONT` the broker by hand.
+    #[arg(long, default_value_t = 0)]
+    pause_broker_ms: u64,
 }
 
 fn parse_env_pair(pair: &str) -> Result<(String, String), String> {
@@ -191,13 +204,14 @@ async fn post_on_connection(sender: &mut Sender, body: Vec<u8>) -> anyhow::Resul
 }
 
 /// Open loop at a fixed rate: latency as WhatsApp sees it, not hidden by the generator
-/// waiting on itself.
+/// waiting on itself. Also returns one line per second of the phase, by when each request was
+/// sent, so that a phase that falls behind shows when it started and how it recovered.
 async fn run_ingress_fixed_rate(
     base: &str,
     rate: f64,
     seconds: u64,
     counter: &Arc<AtomicU64>,
-) -> LevelResult {
+) -> (LevelResult, Vec<SecondOfLoad>) {
     let client = reqwest::Client::new();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1.0)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -211,15 +225,62 @@ async fn run_ingress_fixed_rate(
         let url = format!("{base}/webhook");
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
-            if post_signed(&client, &url, body).await {
-                (vec![sent.elapsed().as_micros() as u64], 0)
-            } else {
-                (Vec::new(), 1)
-            }
+            let ok = post_signed(&client, &url, body).await;
+            (sent.duration_since(started), sent.elapsed(), ok)
         }));
     }
-    let (latencies, failed) = collect(tasks).await;
-    LevelResult::from_samples(latencies, failed, started.elapsed())
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        // A panicked request task counts as a failure sent at the end of the phase.
+        outcomes.push(
+            task.await
+                .unwrap_or((started.elapsed(), Duration::ZERO, false)),
+        );
+    }
+    let elapsed = started.elapsed();
+    let timeline = SecondOfLoad::timeline(&outcomes);
+    let latencies = outcomes
+        .iter()
+        .filter(|(_, _, ok)| *ok)
+        .map(|(_, latency, _)| latency.as_micros() as u64)
+        .collect();
+    let failed = outcomes.iter().filter(|(_, _, ok)| !*ok).count() as u64;
+    (
+        LevelResult::from_samples(latencies, failed, elapsed),
+        timeline,
+    )
+}
+
+/// The requests sent during one second of an open-loop phase.
+struct SecondOfLoad {
+    second: usize,
+    requests: LevelResult,
+}
+
+impl SecondOfLoad {
+    /// Groups (sent at, latency, ok) by the second the request was sent in.
+    fn timeline(outcomes: &[(Duration, Duration, bool)]) -> Vec<SecondOfLoad> {
+        let mut by_second: Vec<(Vec<u64>, u64)> = Vec::new();
+        for &(sent_at, latency, ok) in outcomes {
+            let second = sent_at.as_secs() as usize;
+            if by_second.len() <= second {
+                by_second.resize_with(second + 1, Default::default);
+            }
+            if ok {
+                by_second[second].0.push(latency.as_micros() as u64);
+            } else {
+                by_second[second].1 += 1;
+            }
+        }
+        by_second
+            .into_iter()
+            .enumerate()
+            .map(|(second, (latencies, failed))| SecondOfLoad {
+                second,
+                requests: LevelResult::from_samples(latencies, failed, Duration::from_secs(1)),
+            })
+            .collect()
+    }
 }
 
 /// The ceiling: the same envelopes published straight through lapin, shaped like ingress's
@@ -365,6 +426,38 @@ fn broker_pid() -> Option<u32> {
     String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
 
+/// A process stopped with SIGSTOP; dropping this continues it, whatever happened meanwhile.
+struct FrozenProcess(u32);
+
+impl FrozenProcess {
+    fn freeze(pid: u32) -> anyhow::Result<FrozenProcess> {
+        signal(pid, "-STOP")?;
+        Ok(FrozenProcess(pid))
+    }
+}
+
+impl Drop for FrozenProcess {
+    fn drop(&mut self) {
+        if let Err(error) = signal(self.0, "-CONT") {
+            eprintln!(
+                "could not continue process {}: {error:#}; run kill -CONT {}",
+                self.0, self.0
+            );
+        }
+    }
+}
+
+fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .context("running kill")?;
+    if !status.success() {
+        bail!("kill {signal} {pid} failed ({status})");
+    }
+    Ok(())
+}
+
 /// CPU seconds of (ingress, broker, this generator) spent while `phase` ran.
 struct CpuMeter {
     ingress: u32,
@@ -467,37 +560,59 @@ async fn main() -> anyhow::Result<()> {
         broker: broker_pid(),
         own: std::process::id(),
     };
+    let wal = WalWatch::start(args.broker_wal_dir.clone());
+    // The broker's WAL rollovers during a phase, as a suffix for the phase's line.
+    let wal_note = |start: Instant, end: Instant| match &wal {
+        Some(watch) => match watch.between(start, end) {
+            changes if changes.is_empty() => String::new(),
+            changes => format!(" | broker WAL: {changes}"),
+        },
+        None => String::new(),
+    };
 
     println!(
         "ingress benchmark: {} partitions, {} s per level, ingress pid {pid}",
         args.partitions, args.seconds
     );
+    if wal.is_none() {
+        // Otherwise a phase without a note could be read as one without a rollover.
+        println!(
+            "(broker WAL not watched: {} is not readable; see --broker-wal-dir)",
+            args.broker_wal_dir.display()
+        );
+    }
     println!(
         "{:>6} | {:>10} {:>8} {:>8} {:>8} | {:>10} {:>8} | {:>6}",
         "conc", "ingress/s", "p50 ms", "p99 ms", "p99.9", "raw/s", "p50 ms", "ratio"
     );
+    let spent = |a: [f64; 3], b: [f64; 3]| [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
     let (mut best_ingress, mut best_raw) = (0f64, 0f64);
     let mut cpu_lines = Vec::new();
     for &level in &args.levels {
         let before = meter.snapshot();
+        let ingress_started = Instant::now();
         let ingress = run_ingress_level(ingress_addr, level, args.seconds, &counter).await;
         let during_ingress = meter.snapshot();
+        let wal_during_ingress = wal_note(ingress_started, Instant::now());
         purge(&connection, &topology).await?;
         let before_raw = meter.snapshot();
+        let raw_started = Instant::now();
         let raw = run_raw_level(&connection, &topology, level, args.seconds, &counter).await?;
         let during_raw = meter.snapshot();
+        let wal_during_raw = wal_note(raw_started, Instant::now());
         purge(&connection, &topology).await?;
-        let spent = |a: [f64; 3], b: [f64; 3]| [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
         let (i, r) = (spent(before, during_ingress), spent(before_raw, during_raw));
         let delivered = ingress.rate * args.seconds as f64;
         cpu_lines.push(format!(
-            "{level:>6} | ingress phase: ingress {:.1}s broker {:.1}s generator {:.1}s ({:.0} µs of ingress CPU per delivery) | raw phase: broker {:.1}s generator {:.1}s",
+            "{level:>6} | ingress phase: ingress {:.1}s broker {:.1}s generator {:.1}s ({:.0} µs of ingress CPU per delivery){} | raw phase: broker {:.1}s generator {:.1}s{}",
             i[0],
             i[1],
             i[2],
             1e6 * i[0] / delivered.max(1.0),
+            wal_during_ingress,
             r[1],
             r[2],
+            wal_during_raw,
         ));
         best_ingress = best_ingress.max(ingress.rate);
         best_raw = best_raw.max(raw.rate);
@@ -531,7 +646,30 @@ async fn main() -> anyhow::Result<()> {
         100.0 * best_ingress / best_raw.max(1.0)
     );
     let half = best_ingress / 2.0;
-    let fixed = run_ingress_fixed_rate(&base, half, args.seconds, &counter).await;
+    let open_loop_started = Instant::now();
+    let before_open_loop = meter.snapshot();
+    let pause = match (args.pause_broker_ms, meter.broker) {
+        (0, _) => None,
+        (ms, Some(broker)) => Some(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let frozen = FrozenProcess::freeze(broker)?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            drop(frozen);
+            Ok::<(), anyhow::Error>(())
+        })),
+        (_, None) => bail!("--pause-broker-ms: no beam.smp process found to pause"),
+    };
+    let (fixed, timeline) = run_ingress_fixed_rate(&base, half, args.seconds, &counter).await;
+    if let Some(pause) = pause {
+        pause.await??;
+        println!(
+            "(the broker was frozen for {} ms from 1 s into the open-loop phase)",
+            args.pause_broker_ms
+        );
+    }
+    let cpu = spent(before_open_loop, meter.snapshot());
+    // A rollover late in the previous phase shows here as the old WAL being finished.
+    let wal_during_open_loop = wal_note(open_loop_started, Instant::now());
     purge(&connection, &topology).await?;
     println!(
         "at half saturation ({half:.0}/s, open loop): achieved {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, failed {}",
@@ -541,6 +679,21 @@ async fn main() -> anyhow::Result<()> {
         fixed.percentile_ms(0.999),
         fixed.failed
     );
+    println!(
+        "open loop by second sent (CPU: ingress {:.1}s broker {:.1}s generator {:.1}s){}:",
+        cpu[0], cpu[1], cpu[2], wal_during_open_loop,
+    );
+    for second in &timeline {
+        println!(
+            "  {:>3}s | acked {:>6} failed {:>4} | p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms",
+            second.second,
+            second.requests.latencies_us.len(),
+            second.requests.failed,
+            second.requests.percentile_ms(0.50),
+            second.requests.percentile_ms(0.99),
+            second.requests.percentile_ms(1.0),
+        );
+    }
     println!(
         "ingress memory: resident {} KiB at the end, peak {} KiB",
         memory_kib(pid, "VmRSS:").unwrap_or(0),
