@@ -73,54 +73,11 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
-    let tenants_text =
-        std::fs::read_to_string(&config.tenants_file).map_err(|e| WorkerError::Tenants {
-            path: config.tenants_file.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    let tenants =
-        engine::Tenants::from_toml_str(&tenants_text).map_err(|e| WorkerError::Tenants {
-            path: config.tenants_file.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    // Handoff signing secrets come from the variables the file names, as they were at start-up.
-    let env = &config.secrets;
-    let handoff_secrets: BTreeMap<String, SecretString> = tenants
-        .iter()
-        .filter_map(|t| {
-            let name = t.handoff.secret_env.as_deref()?;
-            Some((t.phone_number_id.clone(), env.optional_secret(name)?))
-        })
-        .collect();
-
     let namespace = config.common.namespace.clone();
     let topology = Topology::new(&namespace, config.common.partitions);
     let redis = shared::redis::open(&config.redis_url)?;
     shared::redis::ping(&redis).await?;
     let keys = Keys::new(&namespace);
-    let token = config
-        .whatsapp_access_token
-        .clone()
-        .ok_or(WorkerError::MissingAccessToken)?;
-    let mut whatsapp_config = ClientConfig::new(token);
-    whatsapp_config.api_base = config.whatsapp_api_base.clone();
-    let whatsapp = WhatsAppClient::new(whatsapp_config)?;
-    let calcom = match &config.calcom_api_key {
-        Some(key) => {
-            let mut calcom_config =
-                CalcomConfig::new(key.clone()).with_base_url(config.calcom_api_base.clone());
-            let limit = config.calcom_rate_limit_per_minute;
-            calcom_config.rate_limit = shared::calcom::RateLimit {
-                max_requests: limit,
-                window: Duration::from_secs(60),
-                // A sixth of the budget may go out back to back (20 of the standard 120).
-                burst: (limit / 6).clamp(1, limit - 1),
-            };
-            let client = CalcomClient::new(calcom_config)?;
-            Some(Calendar::Calcom(CalcomCalendar::new(client)))
-        }
-        None => None,
-    };
     let publisher = Publisher::start(PublisherOptions {
         amqp_url: config.common.amqp_url.clone(),
         topology: topology.clone(),
@@ -129,19 +86,7 @@ pub async fn run(
         connection_name: format!("worker:{namespace}:{}:publish", config.worker_id),
     });
     let metrics = Arc::new(Metrics::new());
-    let processor = Processor {
-        tenants: index_tenants(&tenants),
-        calendars: Calendars {
-            builtin: Calendar::Builtin(BuiltinCalendar::new(redis.clone(), keys.clone())),
-            calcom,
-        },
-        store: StateStore::new(redis.clone(), keys.clone()),
-        holds: Holds::new(redis.clone(), keys.clone()),
-        outbox: Outbox::new(redis.clone(), keys.clone(), whatsapp),
-        timers: TimerStore::new(redis.clone(), &namespace),
-        handoff: Handoff::new(publisher.clone(), handoff_secrets),
-        metrics: metrics.clone(),
-    };
+    let processor = build_processor(&config, redis.clone(), publisher.clone(), metrics.clone())?;
     let context = Arc::new(ConsumerContext {
         processor,
         publisher: publisher.clone(),
@@ -238,6 +183,73 @@ pub async fn run(
     admin.abort();
     info!(message = "Worker stopped.");
     Ok(())
+}
+
+/// Everything an event needs, built from the worker's configuration: tenants, state, holds,
+/// calendars, the outbox and its WhatsApp client, timers and handoff.
+pub fn build_processor(
+    config: &WorkerConfig,
+    redis: shared::redis::Redis,
+    publisher: Publisher,
+    metrics: Arc<Metrics>,
+) -> Result<Processor, WorkerError> {
+    let tenants_text =
+        std::fs::read_to_string(&config.tenants_file).map_err(|e| WorkerError::Tenants {
+            path: config.tenants_file.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    let tenants =
+        engine::Tenants::from_toml_str(&tenants_text).map_err(|e| WorkerError::Tenants {
+            path: config.tenants_file.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    // Handoff signing secrets come from the variables the file names, as they were at start-up.
+    let env = &config.secrets;
+    let handoff_secrets: BTreeMap<String, SecretString> = tenants
+        .iter()
+        .filter_map(|t| {
+            let name = t.handoff.secret_env.as_deref()?;
+            Some((t.phone_number_id.clone(), env.optional_secret(name)?))
+        })
+        .collect();
+    let namespace = &config.common.namespace;
+    let keys = Keys::new(namespace);
+    let token = config
+        .whatsapp_access_token
+        .clone()
+        .ok_or(WorkerError::MissingAccessToken)?;
+    let mut whatsapp_config = ClientConfig::new(token);
+    whatsapp_config.api_base = config.whatsapp_api_base.clone();
+    let whatsapp = WhatsAppClient::new(whatsapp_config)?;
+    let calcom = match &config.calcom_api_key {
+        Some(key) => {
+            let mut calcom_config =
+                CalcomConfig::new(key.clone()).with_base_url(config.calcom_api_base.clone());
+            let limit = config.calcom_rate_limit_per_minute;
+            calcom_config.rate_limit = shared::calcom::RateLimit {
+                max_requests: limit,
+                window: Duration::from_secs(60),
+                // A sixth of the budget may go out back to back (20 of the standard 120).
+                burst: (limit / 6).clamp(1, limit - 1),
+            };
+            let client = CalcomClient::new(calcom_config)?;
+            Some(Calendar::Calcom(CalcomCalendar::new(client)))
+        }
+        None => None,
+    };
+    Ok(Processor {
+        tenants: index_tenants(&tenants),
+        calendars: Calendars {
+            builtin: Calendar::Builtin(BuiltinCalendar::new(redis.clone(), keys.clone())),
+            calcom,
+        },
+        store: StateStore::new(redis.clone(), keys.clone()),
+        holds: Holds::new(redis.clone(), keys.clone()),
+        outbox: Outbox::new(redis.clone(), keys.clone(), whatsapp),
+        timers: TimerStore::new(redis.clone(), namespace),
+        handoff: Handoff::new(publisher, handoff_secrets),
+        metrics,
+    })
 }
 
 async fn connect(

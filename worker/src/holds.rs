@@ -137,13 +137,14 @@ impl Holds {
         Ok(value.is_some_and(|v| v.starts_with(&format!("{conversation}|{token}|"))))
     }
 
-    /// Other conversations' live holds, as busy time for availability.
-    pub async fn busy_except(
+    /// The tenant's live holds: other conversations' as busy time for availability, and
+    /// `conversation`'s own.
+    pub async fn live(
         &self,
         tenant: &str,
         conversation: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Busy>, HoldError> {
+    ) -> Result<LiveHolds, HoldError> {
         let mut connection = self.redis.connection();
         let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
             .arg(self.keys.holds_index(tenant))
@@ -151,25 +152,106 @@ impl Holds {
             .arg("+inf")
             .query_async(&mut connection)
             .await?;
-        Ok(members
-            .iter()
-            .filter_map(|member| {
-                let mut parts = member.splitn(5, '|');
-                let resource = parts.next()?;
-                let start = parts.next()?.parse::<i64>().ok()?;
-                let end = parts.next()?.parse::<i64>().ok()?;
-                let holder = parts.next()?;
-                if holder == conversation {
-                    return None;
-                }
-                Some(Busy {
+        let mut live = LiveHolds::default();
+        for member in members {
+            let Some(IndexMember {
+                resource,
+                start,
+                end,
+                holder,
+                token,
+            }) = IndexMember::parse(&member)
+            else {
+                continue;
+            };
+            let (Some(start), Some(end)) = (
+                DateTime::from_timestamp(start, 0),
+                DateTime::from_timestamp(end, 0),
+            ) else {
+                continue;
+            };
+            if holder == conversation {
+                live.own.push(OwnHold {
                     resource: resource.to_owned(),
-                    start: DateTime::from_timestamp(start, 0)?,
-                    end: DateTime::from_timestamp(end, 0)?,
-                })
-            })
-            .collect())
+                    start,
+                    token: token.to_owned(),
+                    member: member.clone(),
+                });
+            } else {
+                live.others.push(Busy {
+                    resource: resource.to_owned(),
+                    start,
+                    end,
+                });
+            }
+        }
+        Ok(live)
     }
+
+    /// Lets go of a hold of this conversation that its committed state does not know: taken by
+    /// an attempt at an event that died before its commit, and not taken again by the replay.
+    pub async fn release_stray(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        stray: &OwnHold,
+    ) -> Result<bool, HoldError> {
+        let mut connection = self.redis.connection();
+        let released: i64 = RELEASE
+            .key(self.keys.hold(tenant, &stray.resource, stray.start))
+            .key(self.keys.holds_index(tenant))
+            .arg(format!("{conversation}|{}", stray.token))
+            .arg(&stray.member)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(released == 1)
+    }
+}
+
+/// An entry of the holds index, as [`index_member`] writes it.
+#[derive(Debug, PartialEq, Eq)]
+struct IndexMember<'a> {
+    resource: &'a str,
+    start: i64,
+    end: i64,
+    /// The conversation key, which itself contains a `|` (tenant|customer).
+    holder: &'a str,
+    token: &'a str,
+}
+
+impl<'a> IndexMember<'a> {
+    fn parse(member: &'a str) -> Option<Self> {
+        let mut parts = member.splitn(4, '|');
+        let resource = parts.next()?;
+        let start = parts.next()?.parse().ok()?;
+        let end = parts.next()?.parse().ok()?;
+        // Tokens are hex: the last `|` ends the holder, whatever it contains.
+        let (holder, token) = parts.next()?.rsplit_once('|')?;
+        Some(Self {
+            resource,
+            start,
+            end,
+            holder,
+            token,
+        })
+    }
+}
+
+/// What [`Holds::live`] found.
+#[derive(Debug, Default)]
+pub struct LiveHolds {
+    pub others: Vec<Busy>,
+    pub own: Vec<OwnHold>,
+}
+
+/// A live hold of the conversation that asked.
+#[derive(Debug, Clone)]
+pub struct OwnHold {
+    pub resource: String,
+    pub start: DateTime<Utc>,
+    pub token: String,
+    /// Its entry in the holds index.
+    member: String,
 }
 
 /// Longest appointment the overlap search looks back for; services are far shorter.
@@ -265,3 +347,39 @@ static EXTEND: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| 
         "#,
     )
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_entry_reads_back_with_its_holder_whole() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/tenants.toml"
+        ))
+        .expect("example tenants file");
+        let tenants = engine::Tenants::from_toml_str(&text).expect("valid tenants");
+        let tenant = tenants.iter().next().expect("a tenant");
+        let service = tenant.services.first().expect("a service");
+        let start = DateTime::from_timestamp(1_795_294_800, 0).expect("time");
+        let slot = Slot {
+            service: service.id.clone(),
+            resource: "maria".into(),
+            start,
+            end: start + Duration::minutes(i64::from(service.minutes)),
+        };
+        let conversation = shared::envelope::conversation_key(&tenant.phone_number_id, "1555");
+        let member = index_member(tenant, &slot, &conversation, "0a1b2c");
+        assert_eq!(
+            IndexMember::parse(&member),
+            Some(IndexMember {
+                resource: "maria",
+                start: start.timestamp(),
+                end: busy_end(tenant, &slot).timestamp(),
+                holder: &conversation,
+                token: "0a1b2c",
+            })
+        );
+    }
+}

@@ -51,6 +51,7 @@ pub struct Metrics {
     sent: Family<TenantLabels, Counter>,
     dead_letters: Family<TenantReasonLabels, Counter>,
     ambiguous_sends: Counter,
+    stray_holds_released: Counter,
     retries: Counter,
     event_age: Histogram,
     pub partitions_owned: Gauge,
@@ -68,6 +69,7 @@ impl Metrics {
         let sent = Family::<TenantLabels, Counter>::default();
         let dead_letters = Family::<TenantReasonLabels, Counter>::default();
         let ambiguous_sends = Counter::default();
+        let stray_holds_released = Counter::default();
         let retries = Counter::default();
         let event_age = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let partitions_owned = Gauge::default();
@@ -103,6 +105,11 @@ impl Metrics {
             ambiguous_sends.clone(),
         );
         registry.register(
+            "stray_holds_released",
+            "Holds taken by an attempt that died before its commit, let go by the replay",
+            stray_holds_released.clone(),
+        );
+        registry.register(
             "retries",
             "Event processing attempts retried",
             retries.clone(),
@@ -126,6 +133,7 @@ impl Metrics {
             sent,
             dead_letters,
             ambiguous_sends,
+            stray_holds_released,
             retries,
             event_age,
             partitions_owned,
@@ -192,6 +200,10 @@ impl Metrics {
 
     pub fn ambiguous_send(&self) {
         self.ambiguous_sends.inc();
+    }
+
+    pub fn stray_hold_released(&self) {
+        self.stray_holds_released.inc();
     }
 
     pub fn retry(&self) {

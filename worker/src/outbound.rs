@@ -1,13 +1,18 @@
-//! Sending the engine's messages through the WhatsApp client, at most once per (event, step),
-//! and never silently dropped.
+//! The engine's replies, sent exactly once per (event, step) and only for a committed decision.
 //!
-//! Before a send, the step is claimed in the conversation's outbox hash with the message
-//! itself (`pending:<wire JSON>`); after Meta accepts it, the wamid replaces the claim. A replay
-//! of the same event that finds a wamid does not send again. A replay that finds a claim still
-//! pending cannot know whether the crashed attempt reached Meta: the message's status webhooks
-//! can, because every send carries its (event, step) key as `biz_opaque_callback_data`, which
-//! WhatsApp echoes in them. Statuses confirm pending claims (`confirm_from_status`), and an
-//! ambiguous claim is checked again a little later (`resolve_ambiguous`): still pending means
+//! An event's replies are written into the conversation's outbox hash *with* the state they
+//! came from, in one atomic commit (`StateStore::save`), as `queued:<wire JSON>`. Only then are
+//! they sent. A worker that dies before the commit has sent nothing, so the redelivered event
+//! may decide differently (a slot it held meanwhile went to someone else) without the customer
+//! ever having seen the abandoned decision. A worker that dies after the commit leaves queued
+//! replies that the redelivery finds and sends.
+//!
+//! Before a send the record becomes `pending:<wire JSON>`; after Meta accepts, the wamid
+//! replaces it; a refusal is kept as `failed:<code>`. A record still pending on redelivery
+//! cannot tell whether the crashed attempt reached Meta: the message's status webhooks can,
+//! because every send carries its (event, step) key as `biz_opaque_callback_data`, which
+//! WhatsApp echoes in them. Statuses confirm pending records (`confirm_from_status`), and an
+//! ambiguous one is checked again a little later (`resolve_ambiguous`): still pending means
 //! no status ever arrived, so the message did not go out, and it is sent then.
 
 use engine::OutboundMessage;
@@ -19,9 +24,8 @@ use shared::whatsapp::{
 
 use crate::keys::Keys;
 
-/// Outbox records only need to outlive redeliveries of an event that was not yet saved as
-/// processed; after the state save, the processed-id check stops replays.
-const OUTBOX_TTL_SECONDS: i64 = 24 * 3600;
+/// Outbox records only need to outlive redeliveries of their event; a day is ample.
+pub const OUTBOX_TTL_SECONDS: i64 = 24 * 3600;
 
 pub fn to_wire(to: &str, message: &OutboundMessage, callback: &str) -> WireMessage {
     let recipient = format!("+{}", to.trim_start_matches('+'));
@@ -84,16 +88,56 @@ pub enum OutboxError {
     Redis(#[from] redis::RedisError),
     #[error(transparent)]
     Send(#[from] SendError),
+    #[error("outbox record {step_key} is unreadable: {reason}")]
+    Corrupt { step_key: String, reason: String },
+}
+
+/// One reply of an event, numbered across the event's engine rounds.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// 1-based position among the event's replies.
+    pub step: usize,
+    /// `{event id}:{step}`: the outbox field, and the callback data WhatsApp echoes.
+    pub key: String,
+    pub wire: WireMessage,
+}
+
+impl Reply {
+    pub fn new(event_id: &str, step: usize, customer: &str, message: &OutboundMessage) -> Self {
+        let key = step_key(event_id, step);
+        let wire = to_wire(customer, message, &key);
+        Self { step, key, wire }
+    }
+
+    /// The outbox field and value the state commit writes for this reply.
+    pub fn queued_record(&self) -> (String, String) {
+        (
+            self.key.clone(),
+            format!(
+                "{QUEUED}{}",
+                serde_json::to_string(&self.wire).unwrap_or_default()
+            ),
+        )
+    }
+}
+
+pub fn step_key(event_id: &str, step: usize) -> String {
+    format!("{event_id}:{step}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     /// Meta accepted it now.
     Sent(String),
-    /// An earlier attempt of this event already sent it (wamid known).
+    /// An earlier attempt already sent it (wamid known).
     AlreadySent(String),
-    /// An earlier attempt crashed mid-send: the caller schedules `resolve_ambiguous`.
+    /// An earlier attempt died mid-send: the caller schedules `resolve_ambiguous`.
     Ambiguous,
+    /// WhatsApp refused it, now or on an earlier attempt (Graph error code, 131047 for a
+    /// closed customer-service window). The engine hears of it as a failed delivery.
+    Refused { code: u32 },
+    /// No record: it expired long after its event, or was never committed.
+    Forgotten,
 }
 
 /// What a later check of an ambiguous send found.
@@ -103,11 +147,35 @@ pub enum Resolution {
     WasSent(String),
     /// No status arrived: sent now.
     Resent(String),
-    /// The record expired; nothing to do.
+    /// Nothing pending any more (expired, refused, or back in the queue); nothing to do.
     Unknown,
 }
 
+const QUEUED: &str = "queued:";
 const PENDING: &str = "pending:";
+const FAILED: &str = "failed:";
+/// Prefix of the claim script's answer when it moved a queued record to pending.
+const CLAIMED: &str = "claimed:";
+
+/// One outbox field, read back.
+enum Record<'a> {
+    Queued,
+    Pending(&'a str),
+    Failed(u32),
+    Sent(&'a str),
+}
+
+fn record(value: &str) -> Record<'_> {
+    if value.starts_with(QUEUED) {
+        Record::Queued
+    } else if let Some(json) = value.strip_prefix(PENDING) {
+        Record::Pending(json)
+    } else if let Some(code) = value.strip_prefix(FAILED) {
+        Record::Failed(code.parse().unwrap_or(0))
+    } else {
+        Record::Sent(value)
+    }
+}
 
 #[derive(Clone)]
 pub struct Outbox {
@@ -129,67 +197,88 @@ impl Outbox {
         &self.client
     }
 
-    /// Sends `message` for `step_key` (event id and step) unless already sent.
-    pub async fn send_once(
+    /// Sends the committed reply recorded under `step_key`, unless an earlier attempt did.
+    pub async fn deliver(
         &self,
         tenant: &str,
         customer: &str,
         step_key: &str,
-        message: &OutboundMessage,
     ) -> Result<Delivery, OutboxError> {
         let outbox = self.keys.outbox(tenant, customer);
-        let wire = to_wire(customer, message, step_key);
-        let pending = format!(
-            "{PENDING}{}",
-            serde_json::to_string(&wire).unwrap_or_default()
-        );
         let mut connection = self.redis.connection();
-        let (claimed,): (i64,) = redis::pipe()
-            .atomic()
-            .cmd("HSETNX")
+        let claimed: Option<String> = CLAIM
+            .key(&outbox)
+            .arg(step_key)
+            .invoke_async(&mut connection)
+            .await?;
+        drop(connection);
+        let Some(claimed) = claimed else {
+            return Ok(Delivery::Forgotten);
+        };
+        let json = match claimed.strip_prefix(CLAIMED) {
+            Some(json) => json,
+            None => {
+                return Ok(match record(&claimed) {
+                    // Queued cannot come back from the claim script; pending can.
+                    Record::Queued | Record::Pending(_) => Delivery::Ambiguous,
+                    Record::Failed(code) => Delivery::Refused { code },
+                    Record::Sent(wamid) => Delivery::AlreadySent(wamid.to_owned()),
+                });
+            }
+        };
+        let wire: WireMessage =
+            serde_json::from_str(json).map_err(|error| OutboxError::Corrupt {
+                step_key: step_key.to_owned(),
+                reason: error.to_string(),
+            })?;
+        let sent = self.client.send(tenant, &wire).await;
+        let (value, outcome) = match sent {
+            Ok(Sent { wamid, .. }) => (wamid.clone(), Ok(Delivery::Sent(wamid))),
+            Err(SendError::OutsideWindow { .. }) => {
+                let code = 131_047;
+                (format!("{FAILED}{code}"), Ok(Delivery::Refused { code }))
+            }
+            Err(SendError::Permanent(failure)) => {
+                let code = u32::try_from(failure.code).unwrap_or(0);
+                (format!("{FAILED}{code}"), Ok(Delivery::Refused { code }))
+            }
+            // Nothing went out: back in the queue for the event's retry.
+            Err(error) => (format!("{QUEUED}{json}"), Err(OutboxError::Send(error))),
+        };
+        let mut connection = self.redis.connection();
+        redis::cmd("HSET")
             .arg(&outbox)
             .arg(step_key)
-            .arg(&pending)
-            .cmd("EXPIRE")
-            .arg(&outbox)
-            .arg(OUTBOX_TTL_SECONDS)
-            .ignore()
+            .arg(value)
+            .query_async::<()>(&mut connection)
+            .await?;
+        outcome
+    }
+
+    /// The step keys recorded for `event_id`, in step order: the replies a redelivered,
+    /// already committed event still has to make sure of.
+    pub async fn recorded_steps(
+        &self,
+        tenant: &str,
+        customer: &str,
+        event_id: &str,
+    ) -> Result<Vec<(usize, String)>, OutboxError> {
+        let mut connection = self.redis.connection();
+        let fields: Vec<String> = redis::cmd("HKEYS")
+            .arg(self.keys.outbox(tenant, customer))
             .query_async(&mut connection)
             .await?;
-        if claimed == 0 {
-            let recorded: Option<String> = redis::cmd("HGET")
-                .arg(&outbox)
-                .arg(step_key)
-                .query_async(&mut connection)
-                .await?;
-            return Ok(match recorded {
-                Some(wamid) if !wamid.starts_with(PENDING) => Delivery::AlreadySent(wamid),
-                _ => Delivery::Ambiguous,
-            });
-        }
-        drop(connection);
-        let sent = self.client.send(tenant, &wire).await;
-        let mut connection = self.redis.connection();
-        match sent {
-            Ok(Sent { wamid, .. }) => {
-                redis::cmd("HSET")
-                    .arg(&outbox)
-                    .arg(step_key)
-                    .arg(&wamid)
-                    .query_async::<()>(&mut connection)
-                    .await?;
-                Ok(Delivery::Sent(wamid))
-            }
-            Err(error) => {
-                // Nothing went out: free the claim so a retry may send.
-                redis::cmd("HDEL")
-                    .arg(&outbox)
-                    .arg(step_key)
-                    .query_async::<()>(&mut connection)
-                    .await?;
-                Err(OutboxError::Send(error))
-            }
-        }
+        let prefix = format!("{event_id}:");
+        let mut steps: Vec<(usize, String)> = fields
+            .into_iter()
+            .filter_map(|field| {
+                // Only this event's own steps: a follow-up event's keys extend this prefix.
+                let step = field.strip_prefix(&prefix)?.parse::<usize>().ok()?;
+                Some((step, field))
+            })
+            .collect();
+        steps.sort_unstable();
+        Ok(steps)
     }
 
     /// Records that a status webhook proved the message with this callback key was sent.
@@ -230,8 +319,10 @@ impl Outbox {
         let Some(recorded) = recorded else {
             return Ok(Resolution::Unknown);
         };
-        let Some(json) = recorded.strip_prefix(PENDING) else {
-            return Ok(Resolution::WasSent(recorded));
+        let json = match record(&recorded) {
+            Record::Pending(json) => json,
+            Record::Sent(wamid) => return Ok(Resolution::WasSent(wamid.to_owned())),
+            Record::Queued | Record::Failed(_) => return Ok(Resolution::Unknown),
         };
         let Ok(wire) = serde_json::from_str::<WireMessage>(json) else {
             return Ok(Resolution::Unknown);
@@ -247,6 +338,23 @@ impl Outbox {
         Ok(Resolution::Resent(wamid))
     }
 }
+
+/// Moves a queued record to pending and answers `claimed:<wire JSON>`; any other record is
+/// answered as it is (nil when there is none).
+static CLAIM: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+        local current = redis.call('HGET', KEYS[1], ARGV[1])
+        if not current then return false end
+        if string.sub(current, 1, 7) == 'queued:' then
+            local json = string.sub(current, 8)
+            redis.call('HSET', KEYS[1], ARGV[1], 'pending:' .. json)
+            return 'claimed:' .. json
+        end
+        return current
+        "#,
+    )
+});
 
 static CONFIRM: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(

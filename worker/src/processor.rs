@@ -3,9 +3,11 @@
 //! The engine decides; this module performs. Outcome-bearing actions (hold, book, cancel,
 //! reschedule) end a decision, and their result is fed straight back to the engine, so a taken
 //! slot or a failed booking becomes alternatives in the same reply. Every effect is idempotent
-//! under redelivery: hold tokens and booking keys derive from the event id, sends are recorded
-//! per (event, step), timers are upserted by id, and the state is saved last with
-//! compare-and-set — together with the id of the event it processed.
+//! under redelivery: hold tokens and booking keys derive from the event id, timers are upserted
+//! by id, and the state is committed with compare-and-set — together with the id of the event
+//! it processed and the replies it decided, which are sent only after that commit
+//! (`crate::outbound`). A replay of an event that was never committed may decide differently;
+//! the customer never saw the abandoned decision.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -18,7 +20,6 @@ use engine::{
 };
 use shared::envelope::{Envelope, conversation_key};
 use shared::timers::{TimerSpec, TimerStore};
-use shared::whatsapp::SendError;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::calendar::{Availability, BookResult, Calendar, CalendarError, NewBooking};
@@ -26,7 +27,7 @@ use crate::convert::{self, Converted};
 use crate::handoff::Handoff;
 use crate::holds::{HoldOutcome, Holds};
 use crate::metrics::Metrics;
-use crate::outbound::{Delivery, Outbox, OutboxError, Resolution};
+use crate::outbound::{Delivery, Outbox, OutboxError, Reply, Resolution};
 use crate::store::{StateStore, StoreError};
 
 /// How long an ambiguous send waits for its status webhooks before it is sent again. WhatsApp
@@ -34,6 +35,9 @@ use crate::store::{StateStore, StoreError};
 const AMBIGUOUS_SEND_GRACE_SECONDS: i64 = 15;
 /// Timer payload key of a worker-level check of an ambiguous send (not an engine timer).
 const AMBIGUOUS_SEND_CHECK: &str = "ambiguous_send";
+/// Graph code of a free-form message outside the customer-service window: an expected
+/// refusal (the engine re-opens the window with a template), not worth a warning.
+const WINDOW_CLOSED_CODE: u32 = 131_047;
 
 /// Engine rounds for one event (an outcome feeds the next round). Real flows need two or
 /// three; the bound turns an engine bug into a dead letter instead of a hot loop.
@@ -136,14 +140,53 @@ struct EventRun<'a> {
     customer: &'a str,
     conversation: String,
     event_id: &'a str,
-    /// Numbers the sends of this event across rounds: the outbox key is (event, step).
-    step: usize,
-    /// Inputs to feed after the current decision (synchronous send failures).
-    follow_ups: VecDeque<Input>,
+    /// The replies decided so far, numbered across rounds: the outbox key is (event, step).
+    replies: Vec<Reply>,
+}
+
+/// Where a crash can interrupt an event. [`Processor::process_until`] stops there, leaving
+/// Redis and WhatsApp exactly as a worker killed at that moment would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// Holds, bookings and timers are in place; nothing is committed or sent.
+    BeforeCommit,
+    /// State and queued replies are committed; nothing is sent.
+    BeforeDelivery,
+}
+
+/// Which of the conversation's own live holds an availability read leaves alone.
+enum OwnHolds<'a> {
+    /// All of them: this attempt may have taken some.
+    Keep,
+    /// Only the committed state's hold (if any); the attempt has not acted yet.
+    KeepOnly(Option<&'a str>),
+}
+
+/// A refused reply, heard by the engine as a failed delivery in an event of its own.
+struct Refusal {
+    step_key: String,
+    code: u32,
 }
 
 impl Processor {
     pub async fn process(&self, envelope: &Envelope) -> Result<Processed, ProcessError> {
+        self.process_to(envelope, None).await
+    }
+
+    /// Processes `envelope` up to `crash`, then stops as if the worker died there.
+    pub async fn process_until(
+        &self,
+        envelope: &Envelope,
+        crash: CrashPoint,
+    ) -> Result<Processed, ProcessError> {
+        self.process_to(envelope, Some(crash)).await
+    }
+
+    async fn process_to(
+        &self,
+        envelope: &Envelope,
+        crash: Option<CrashPoint>,
+    ) -> Result<Processed, ProcessError> {
         let started = Instant::now();
         let tenant = self.tenants.get(&envelope.tenant).ok_or_else(|| {
             ProcessError::Permanent(format!("unknown tenant {}", envelope.tenant))
@@ -178,28 +221,79 @@ impl Processor {
             return Ok(Processed::Ignored("delivery_progress"));
         }
 
+        // The event, then any failed deliveries of its replies, each an event of its own.
+        let mut events = VecDeque::from([(dedup_id(envelope), input)]);
+        let mut first = None;
+        let mut handled = 0;
+        while let Some((event_id, input)) = events.pop_front() {
+            handled += 1;
+            if handled > MAX_ROUNDS {
+                return Err(ProcessError::Permanent(format!(
+                    "replies kept failing over {MAX_ROUNDS} follow-up events"
+                )));
+            }
+            let (processed, refusals) = self
+                .process_event(tenant, &envelope.customer, &event_id, input, crash)
+                .await?;
+            first.get_or_insert(processed);
+            events.extend(refusals.into_iter().map(|refusal| {
+                (
+                    format!("{}:refused", refusal.step_key),
+                    failed_status(&refusal.step_key, refusal.code),
+                )
+            }));
+        }
+        self.metrics.stage("total", started);
+        Ok(first.unwrap_or(Processed::Done))
+    }
+
+    /// Load, decide and act, commit, deliver: one event of one conversation.
+    async fn process_event(
+        &self,
+        tenant: &Arc<Tenant>,
+        customer: &str,
+        event_id: &str,
+        input: Input,
+        crash: Option<CrashPoint>,
+    ) -> Result<(Processed, Vec<Refusal>), ProcessError> {
+        let started = Instant::now();
+        let tenant_id = tenant.phone_number_id.as_str();
         let loaded = self
             .store
-            .load(&envelope.tenant, &envelope.customer)
+            .load(tenant_id, customer)
             .instrument(info_span!("state.load"))
             .await?;
         self.metrics.stage("load", started);
-        let event_id = dedup_id(envelope);
-        if loaded.was_processed(&event_id) {
-            return Ok(Processed::Duplicate);
+        if loaded.was_processed(event_id) {
+            // Committed before: its replies may not all have gone out before a crash.
+            debug!(message = "Event already processed.", event = %event_id);
+            if crash.is_some() {
+                return Ok((Processed::Duplicate, Vec::new()));
+            }
+            let steps = self
+                .outbox
+                .recorded_steps(tenant_id, customer, event_id)
+                .await
+                .map_err(|e| ProcessError::Transient(e.to_string()))?;
+            let refusals = self.deliver(tenant_id, customer, &steps).await?;
+            return Ok((Processed::Duplicate, refusals));
         }
         let loaded_version = loaded.version;
+        let stage_before = loaded.stage.name();
         let mut run = EventRun {
             tenant,
-            customer: &envelope.customer,
-            conversation: conversation_key(&envelope.tenant, &envelope.customer),
-            event_id: &event_id,
-            step: 0,
-            follow_ups: VecDeque::new(),
+            customer,
+            conversation: conversation_key(tenant_id, customer),
+            event_id,
+            replies: Vec::new(),
         };
         let calendar = self.calendars.for_tenant(tenant)?;
+        let committed_hold = loaded.stage.hold().map(|hold| hold.token.clone());
         let mut availability = if needs_availability(&input) {
-            self.availability(calendar, &run).await?
+            // Nothing has acted yet in this attempt: any other hold of ours is a leftover of an
+            // attempt that died before its commit.
+            let own = OwnHolds::KeepOnly(committed_hold.as_deref());
+            self.availability(calendar, &run, own).await?
         } else {
             Availability::Unneeded
         };
@@ -225,7 +319,7 @@ impl Processor {
                         now,
                         tenant,
                         availability: &availability,
-                        event_id: &event_id,
+                        event_id,
                     },
                 )
             };
@@ -245,22 +339,94 @@ impl Processor {
                         | Outcome::RescheduleFailed { .. }
                 ) {
                     // The snapshot offered a slot that is gone: fresh alternatives.
-                    availability = self.availability(calendar, &run).await?;
+                    availability = self.availability(calendar, &run, OwnHolds::Keep).await?;
                 }
                 next = Some(Input::Outcome(outcome));
-            } else {
-                next = run.follow_ups.pop_front();
             }
+        }
+        if crash == Some(CrashPoint::BeforeCommit) {
+            return Ok((Processed::Done, Vec::new()));
         }
 
         let save_started = Instant::now();
         self.store
-            .save(&envelope.tenant, &envelope.customer, loaded_version, &state)
+            .save(tenant_id, customer, loaded_version, &state, &run.replies)
             .instrument(info_span!("state.save"))
             .await?;
         self.metrics.stage("save", save_started);
-        self.metrics.stage("total", started);
-        Ok(Processed::Done)
+        debug!(
+            message = "Event processed.",
+            event = %event_id,
+            from = stage_before,
+            to = state.stage.name(),
+            version = loaded_version,
+            replies = run.replies.len(),
+        );
+        if crash == Some(CrashPoint::BeforeDelivery) {
+            return Ok((Processed::Done, Vec::new()));
+        }
+        let steps: Vec<(usize, String)> = run
+            .replies
+            .into_iter()
+            .map(|reply| (reply.step, reply.key))
+            .collect();
+        let refusals = self.deliver(tenant_id, customer, &steps).await?;
+        Ok((Processed::Done, refusals))
+    }
+
+    /// Sends an event's committed replies in step order; returns those WhatsApp refused.
+    async fn deliver(
+        &self,
+        tenant_id: &str,
+        customer: &str,
+        steps: &[(usize, String)],
+    ) -> Result<Vec<Refusal>, ProcessError> {
+        let mut refusals = Vec::new();
+        for (step, step_key) in steps {
+            let started = Instant::now();
+            let delivered = self
+                .outbox
+                .deliver(tenant_id, customer, step_key)
+                .instrument(info_span!("whatsapp.send", step = *step))
+                .await;
+            self.metrics.stage("send", started);
+            debug!(message = "Send.", step = %step_key, result = ?delivered.as_ref().map_err(ToString::to_string));
+            match delivered {
+                Ok(Delivery::Sent(_)) => self.metrics.sent(tenant_id),
+                Ok(Delivery::AlreadySent(_) | Delivery::Forgotten) => {}
+                Ok(Delivery::Ambiguous) => {
+                    // Settled once the crashed attempt's status webhooks had time to
+                    // arrive: sent then only if none did.
+                    self.metrics.ambiguous_send();
+                    self.timers
+                        .schedule(&TimerSpec {
+                            id: format!("resend-check:{step_key}"),
+                            due: Utc::now()
+                                + chrono::Duration::seconds(AMBIGUOUS_SEND_GRACE_SECONDS),
+                            tenant: tenant_id.to_owned(),
+                            customer: customer.to_owned(),
+                            payload: serde_json::json!({ AMBIGUOUS_SEND_CHECK: step_key }),
+                        })
+                        .await?;
+                }
+                Ok(Delivery::Refused { code }) => {
+                    if code != WINDOW_CLOSED_CODE {
+                        warn!(message = "WhatsApp refused a message permanently.", code);
+                    }
+                    refusals.push(Refusal {
+                        step_key: step_key.clone(),
+                        code,
+                    });
+                }
+                Err(OutboxError::Corrupt { step_key, reason }) => {
+                    return Err(ProcessError::Permanent(format!(
+                        "outbox record {step_key}: {reason}"
+                    )));
+                }
+                Err(error) => return Err(ProcessError::Transient(error.to_string())),
+            }
+        }
+        Ok(refusals)
     }
 
     async fn resolve_ambiguous_send(
@@ -291,15 +457,30 @@ impl Processor {
         &self,
         calendar: &Calendar,
         run: &EventRun<'_>,
+        own_holds: OwnHolds<'_>,
     ) -> Result<Availability, ProcessError> {
         let started = Instant::now();
         let now = Utc::now();
-        let others = self
-            .holds
-            .busy_except(&run.tenant.phone_number_id, &run.conversation, now)
-            .await?;
+        let tenant_id = run.tenant.phone_number_id.as_str();
+        let live = self.holds.live(tenant_id, &run.conversation, now).await?;
+        if let OwnHolds::KeepOnly(committed) = own_holds {
+            for stray in live
+                .own
+                .iter()
+                .filter(|own| Some(own.token.as_str()) != committed)
+            {
+                if self
+                    .holds
+                    .release_stray(tenant_id, &run.conversation, stray)
+                    .await?
+                {
+                    self.metrics.stray_hold_released();
+                    debug!(message = "Released a hold no committed state knows.", resource = %stray.resource);
+                }
+            }
+        }
         let availability = calendar
-            .availability(run.tenant, now, others)
+            .availability(run.tenant, now, live.others)
             .instrument(info_span!("calendar.availability"))
             .await?;
         self.metrics.stage("availability", started);
@@ -318,46 +499,9 @@ impl Processor {
         let tenant_id = tenant.phone_number_id.as_str();
         match action {
             Action::Send(message) => {
-                run.step += 1;
-                let step_key = format!("{}:{}", run.event_id, run.step);
-                let started = Instant::now();
-                let sent = self
-                    .outbox
-                    .send_once(tenant_id, run.customer, &step_key, &message)
-                    .instrument(info_span!("whatsapp.send", step = run.step))
-                    .await;
-                self.metrics.stage("send", started);
-                match sent {
-                    Ok(Delivery::Sent(_)) => self.metrics.sent(tenant_id),
-                    Ok(Delivery::AlreadySent(_)) => {}
-                    Ok(Delivery::Ambiguous) => {
-                        // Settled once the crashed attempt's status webhooks had time to
-                        // arrive: sent then only if none did.
-                        self.metrics.ambiguous_send();
-                        self.timers
-                            .schedule(&TimerSpec {
-                                id: format!("resend-check:{step_key}"),
-                                due: Utc::now()
-                                    + chrono::Duration::seconds(AMBIGUOUS_SEND_GRACE_SECONDS),
-                                tenant: tenant_id.to_owned(),
-                                customer: run.customer.to_owned(),
-                                payload: serde_json::json!({ AMBIGUOUS_SEND_CHECK: step_key }),
-                            })
-                            .await?;
-                    }
-                    Err(OutboxError::Send(SendError::OutsideWindow { .. })) => {
-                        run.follow_ups.push_back(failed_status(&step_key, 131047));
-                    }
-                    Err(OutboxError::Send(SendError::Permanent(failure))) => {
-                        warn!(
-                            message = "WhatsApp refused a message permanently.",
-                            code = failure.code
-                        );
-                        let code = u32::try_from(failure.code).unwrap_or(0);
-                        run.follow_ups.push_back(failed_status(&step_key, code));
-                    }
-                    Err(error) => return Err(ProcessError::Transient(error.to_string())),
-                }
+                let step = run.replies.len() + 1;
+                run.replies
+                    .push(Reply::new(run.event_id, step, run.customer, &message));
                 Ok(None)
             }
             Action::MarkRead { message_id } => {

@@ -1,12 +1,14 @@
-//! Sends interrupted by a crash are neither lost nor doubled: real Redis, the fake WhatsApp.
+//! Committed replies are sent once, and sends interrupted by a crash are neither lost nor
+//! doubled: real Redis, the fake WhatsApp.
 
 use std::time::Duration;
 
+use fakes::whatsapp::InjectedFault;
 use fakes::whatsapp::{BusinessNumber, FakeConfig, FakeWhatsApp};
 use secrecy::SecretString;
-use shared::whatsapp::{ClientConfig, WhatsAppClient};
+use shared::whatsapp::{ClientConfig, RetryPolicy, WhatsAppClient};
 use worker::keys::Keys;
-use worker::outbound::{Delivery, Outbox, Resolution, to_wire};
+use worker::outbound::{Delivery, Outbox, Reply, Resolution, to_wire};
 
 const BUSINESS: &str = "555000111";
 
@@ -31,6 +33,13 @@ async fn setup(
     .expect("fake");
     let mut config = ClientConfig::new(SecretString::from(FakeConfig::default().access_token));
     config.api_base = fake.graph_base_url();
+    config.retry = RetryPolicy {
+        first_delay: Duration::from_millis(10),
+        factor: 2.0,
+        max_delay: Duration::from_millis(40),
+        max_retries: 2,
+        max_total_delay: Duration::from_secs(1),
+    };
     let client = WhatsAppClient::new(config).expect("client");
     let redis = shared::redis::open(&"redis://127.0.0.1:6379".to_owned().into()).expect("redis");
     let keys = Keys::new(&format!("test.outbox.{tag}.{}.", std::process::id()));
@@ -64,6 +73,19 @@ async fn crashed_claim(redis: &shared::redis::Redis, keys: &Keys, customer: &str
         .expect("HSET");
 }
 
+/// What a state commit leaves for `reply`: its record queued in the outbox.
+async fn committed(redis: &shared::redis::Redis, keys: &Keys, customer: &str, reply: &Reply) {
+    let (field, value) = reply.queued_record();
+    let mut connection = redis.connection();
+    redis::cmd("HSET")
+        .arg(keys.outbox(BUSINESS, customer))
+        .arg(field)
+        .arg(value)
+        .query_async::<()>(&mut connection)
+        .await
+        .expect("HSET");
+}
+
 async fn cleanup(redis: &shared::redis::Redis, keys: &Keys, customer: &str) {
     let mut connection = redis.connection();
     let _: Result<(), _> = redis::cmd("DEL")
@@ -81,7 +103,7 @@ async fn a_send_that_never_reached_whatsapp_is_sent_once_by_the_later_check() {
 
     // The redelivered event finds the claim: it must not send blindly...
     let replay = outbox
-        .send_once(BUSINESS, customer, "wamid.in:1", &message())
+        .deliver(BUSINESS, customer, "wamid.in:1")
         .await
         .expect("replay");
     assert_eq!(replay, Delivery::Ambiguous);
@@ -126,17 +148,111 @@ async fn a_send_whose_status_arrived_is_never_repeated() {
         fake.outbox(BUSINESS, customer).is_empty(),
         "nothing sent twice"
     );
-    // And an ordinary send is recorded, then never repeated by a replay.
+    // And an ordinary committed reply is sent, then never repeated by a replay.
+    let reply = Reply::new("wamid.in", 3, customer, &message());
+    committed(&redis, &keys, customer, &reply).await;
     let first = outbox
-        .send_once(BUSINESS, customer, "wamid.in:3", &message())
+        .deliver(BUSINESS, customer, &reply.key)
         .await
         .expect("send");
     assert!(matches!(first, Delivery::Sent(_)));
     let replay = outbox
-        .send_once(BUSINESS, customer, "wamid.in:3", &message())
+        .deliver(BUSINESS, customer, &reply.key)
         .await
         .expect("replay");
     assert!(matches!(replay, Delivery::AlreadySent(_)));
     assert_eq!(fake.outbox(BUSINESS, customer).len(), 1);
+    cleanup(&redis, &keys, customer).await;
+}
+
+#[tokio::test]
+async fn a_reply_that_failed_transiently_goes_back_to_the_queue_and_is_sent_by_the_retry() {
+    let (fake, outbox, keys, redis) = setup("transient").await;
+    let customer = "15550900003";
+    fake.open_window(BUSINESS, customer);
+    let reply = Reply::new("wamid.in", 1, customer, &message());
+    committed(&redis, &keys, customer, &reply).await;
+    // Every attempt the client makes (one and two retries) is refused as an overloaded Meta
+    // does.
+    fake.inject(std::iter::repeat_n(InjectedFault::GraphError(131_000), 3));
+    let failed = outbox.deliver(BUSINESS, customer, &reply.key).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(fake.outbox(BUSINESS, customer).is_empty());
+    // Nothing went out, so nothing is ambiguous: a later check must not send it...
+    let check = outbox
+        .resolve_ambiguous(BUSINESS, customer, &reply.key)
+        .await
+        .expect("check");
+    assert_eq!(check, Resolution::Unknown);
+    assert!(fake.outbox(BUSINESS, customer).is_empty());
+    // ...the event's retry does, once.
+    let retried = outbox
+        .deliver(BUSINESS, customer, &reply.key)
+        .await
+        .expect("retry");
+    assert!(matches!(retried, Delivery::Sent(_)), "{retried:?}");
+    assert_eq!(fake.outbox(BUSINESS, customer).len(), 1);
+    cleanup(&redis, &keys, customer).await;
+}
+
+#[tokio::test]
+async fn a_refused_reply_is_remembered_as_refused_and_never_sent() {
+    let (fake, outbox, keys, redis) = setup("refused").await;
+    let customer = "15550900004";
+    fake.open_window(BUSINESS, customer);
+    let reply = Reply::new("wamid.in", 1, customer, &message());
+    committed(&redis, &keys, customer, &reply).await;
+    // 131026: the recipient cannot receive this message; retrying cannot help.
+    fake.inject([InjectedFault::GraphError(131_026)]);
+    let refused = outbox
+        .deliver(BUSINESS, customer, &reply.key)
+        .await
+        .expect("deliver");
+    assert_eq!(refused, Delivery::Refused { code: 131_026 });
+    // A redelivered event hears the same refusal, and nothing is sent.
+    let again = outbox
+        .deliver(BUSINESS, customer, &reply.key)
+        .await
+        .expect("deliver");
+    assert_eq!(again, Delivery::Refused { code: 131_026 });
+    assert!(fake.outbox(BUSINESS, customer).is_empty());
+    cleanup(&redis, &keys, customer).await;
+}
+
+#[tokio::test]
+async fn an_events_recorded_steps_come_back_in_step_order_without_its_follow_ups() {
+    let (_fake, outbox, keys, redis) = setup("steps").await;
+    let customer = "15550900005";
+    for step in [10, 2, 1] {
+        committed(
+            &redis,
+            &keys,
+            customer,
+            &Reply::new("wamid.in", step, customer, &message()),
+        )
+        .await;
+    }
+    // A refusal's follow-up event extends the key; another event merely shares a prefix.
+    for other in ["wamid.in:1:refused", "wamid.in2"] {
+        committed(
+            &redis,
+            &keys,
+            customer,
+            &Reply::new(other, 1, customer, &message()),
+        )
+        .await;
+    }
+    let steps = outbox
+        .recorded_steps(BUSINESS, customer, "wamid.in")
+        .await
+        .expect("steps");
+    assert_eq!(
+        steps,
+        vec![
+            (1, "wamid.in:1".to_owned()),
+            (2, "wamid.in:2".to_owned()),
+            (10, "wamid.in:10".to_owned()),
+        ]
+    );
     cleanup(&redis, &keys, customer).await;
 }

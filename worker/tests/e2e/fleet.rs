@@ -50,6 +50,9 @@ pub struct Fleet {
     pub processes: Vec<std::process::Child>,
     /// Receives the handoff webhooks the tenants file configures.
     pub agent: AgentWebhook,
+    /// Publishers of processors handed out by `processor`; closed before the namespace goes,
+    /// so none declares its queues again after the cleanup.
+    processor_publishers: std::sync::Mutex<Vec<shared::amqp::Publisher>>,
     /// Set by `finish`; otherwise `Drop` removes the namespace.
     cleaned: bool,
 }
@@ -253,6 +256,7 @@ impl Fleet {
             tenants_path,
             processes: Vec::new(),
             agent,
+            processor_publishers: Default::default(),
             cleaned: false,
         };
         for _ in 0..workers {
@@ -301,6 +305,36 @@ impl Fleet {
         });
         self.workers.push(Some(task));
         index
+    }
+
+    /// A worker's event processor on its own, for tests that stop an event part-way as a
+    /// crash would. It shares the fleet's namespace, fakes and tenants.
+    pub async fn processor(&self) -> worker::processor::Processor {
+        let config = self.worker_config(900);
+        let redis = shared::redis::open(&config.redis_url).expect("redis");
+        let publisher = shared::amqp::Publisher::start(shared::amqp::PublisherOptions {
+            amqp_url: config.common.amqp_url.clone(),
+            topology: shared::amqp::Topology::new(&self.namespace, self.partitions),
+            channels: 1,
+            publish_timeout: Duration::from_secs(5),
+            connection_name: format!("{}processor", self.namespace),
+        });
+        // Connected (and its topology declared) before the test starts, so it cannot declare
+        // anything after `finish` has cleaned up.
+        assert!(
+            publisher.wait_ready(Duration::from_secs(10)).await,
+            "processor's publisher connected"
+        );
+        if let Ok(mut publishers) = self.processor_publishers.lock() {
+            publishers.push(publisher.clone());
+        }
+        worker::fleet::build_processor(
+            &config,
+            redis,
+            publisher,
+            std::sync::Arc::new(worker::metrics::Metrics::new()),
+        )
+        .expect("processor")
     }
 
     /// A real `worker` process, so it can be killed with SIGKILL.
@@ -501,6 +535,14 @@ impl Fleet {
         let _ = std::fs::remove_file(&self.tenants_path);
         for index in 0..self.workers.len() {
             self.stop_worker(index).await;
+        }
+        let publishers = self
+            .processor_publishers
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        for publisher in publishers {
+            publisher.close().await;
         }
         for task in [self.scheduler.take(), self.ingress.take()]
             .into_iter()

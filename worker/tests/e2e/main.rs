@@ -4,6 +4,7 @@
 
 mod chat;
 mod conversations;
+mod crash_points;
 mod fleet;
 mod flows;
 mod resilience;
