@@ -131,7 +131,8 @@ pub enum Delivery {
     Sent(String),
     /// An earlier attempt already sent it (wamid known).
     AlreadySent(String),
-    /// An earlier attempt died mid-send: the caller schedules `resolve_ambiguous`.
+    /// An attempt (an earlier one that died mid-send, or this one when no answer came back)
+    /// may or may not have reached Meta: the caller schedules `resolve_ambiguous`.
     Ambiguous,
     /// WhatsApp refused it, now or on an earlier attempt (Graph error code, 131047 for a
     /// closed customer-service window). The engine hears of it as a failed delivery.
@@ -241,6 +242,11 @@ impl Outbox {
             Err(SendError::Permanent(failure)) => {
                 let code = u32::try_from(failure.code).unwrap_or(0);
                 (format!("{FAILED}{code}"), Ok(Delivery::Refused { code }))
+            }
+            // No answer, but Meta may have it: sending again could deliver it twice. It stays
+            // pending, for its status webhooks or the later check to settle.
+            Err(SendError::Transient(cause)) if cause.may_have_arrived() => {
+                return Ok(Delivery::Ambiguous);
             }
             // Nothing went out: back in the queue for the event's retry.
             Err(error) => (format!("{QUEUED}{json}"), Err(OutboxError::Send(error))),

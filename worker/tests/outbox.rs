@@ -33,6 +33,7 @@ async fn setup(
     .expect("fake");
     let mut config = ClientConfig::new(SecretString::from(FakeConfig::default().access_token));
     config.api_base = fake.graph_base_url();
+    config.request_timeout = Duration::from_millis(500);
     config.retry = RetryPolicy {
         first_delay: Duration::from_millis(10),
         factor: 2.0,
@@ -191,6 +192,39 @@ async fn a_reply_that_failed_transiently_goes_back_to_the_queue_and_is_sent_by_t
         .await
         .expect("retry");
     assert!(matches!(retried, Delivery::Sent(_)), "{retried:?}");
+    assert_eq!(fake.outbox(BUSINESS, customer).len(), 1);
+    cleanup(&redis, &keys, customer).await;
+}
+
+#[tokio::test]
+async fn a_reply_whose_send_got_no_answer_is_settled_by_its_status_not_sent_again() {
+    let (fake, outbox, keys, redis) = setup("unanswered").await;
+    let customer = "15550900006";
+    fake.open_window(BUSINESS, customer);
+    let reply = Reply::new("wamid.in", 1, customer, &message());
+    committed(&redis, &keys, customer, &reply).await;
+    // Meta answers after the client gave up, and delivers the message anyway.
+    fake.inject([InjectedFault::Slow(Duration::from_millis(900))]);
+    let delivered = outbox
+        .deliver(BUSINESS, customer, &reply.key)
+        .await
+        .expect("deliver");
+    assert_eq!(delivered, Delivery::Ambiguous);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let sent = fake.outbox(BUSINESS, customer);
+    assert_eq!(sent.len(), 1);
+    // Its status webhook names it; the later check then finds it sent and sends nothing.
+    assert!(
+        outbox
+            .confirm_from_status(BUSINESS, customer, &reply.key, &sent[0].wamid)
+            .await
+            .expect("confirm")
+    );
+    let check = outbox
+        .resolve_ambiguous(BUSINESS, customer, &reply.key)
+        .await
+        .expect("check");
+    assert_eq!(check, Resolution::WasSent(sent[0].wamid.clone()));
     assert_eq!(fake.outbox(BUSINESS, customer).len(), 1);
     cleanup(&redis, &keys, customer).await;
 }

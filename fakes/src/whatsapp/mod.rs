@@ -1003,8 +1003,14 @@ async fn handle_messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    fake.handle_send(&version, &phone_number_id, &headers, &body)
-        .await
+    // Meta finishes what it received even when the caller has stopped waiting (a client
+    // timeout): the send runs on its own task, so a late answer still delivers the message.
+    let task = tokio::spawn(async move {
+        fake.handle_send(&version, &phone_number_id, &headers, &body)
+            .await
+    });
+    task.await
+        .unwrap_or_else(|_| GraphFailure::service_unavailable().into_response())
 }
 
 async fn unknown_path(uri: Uri) -> Response {

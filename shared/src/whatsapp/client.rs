@@ -265,7 +265,12 @@ impl WhatsAppClient {
         let outcome = attempt
             .retry(self.inner.config.retry.backoff())
             .sleep(tokio::time::sleep)
-            .when(|error| matches!(error, AttemptError::Retry(_)))
+            // A message that may already be with Meta is not sent again here: the caller
+            // settles it from its status webhooks. Read receipts are safe to repeat.
+            .when(|error| {
+                matches!(error, AttemptError::Retry(cause)
+                    if customer.is_none() || !cause.may_have_arrived())
+            })
             .notify(|error, delay| {
                 if let AttemptError::Retry(cause) = error {
                     tracing::warn!(
@@ -355,11 +360,13 @@ fn authorization_value(token: &SecretString) -> Option<HeaderValue> {
 }
 
 fn transport_cause(error: &reqwest::Error) -> TransientCause {
-    if error.is_timeout() {
+    // reqwest errors name the URL, which holds no secret or phone number.
+    if error.is_connect() {
+        TransientCause::Connection(error.to_string())
+    } else if error.is_timeout() {
         TransientCause::Timeout
     } else {
-        // reqwest errors name the URL, which holds no secret or phone number.
-        TransientCause::Connection(error.to_string())
+        TransientCause::Interrupted(error.to_string())
     }
 }
 

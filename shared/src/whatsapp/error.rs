@@ -45,13 +45,26 @@ pub enum TransientCause {
     /// A 5xx or 429 without a Graph error body, e.g. from a proxy.
     #[error("HTTP {status} without a Graph error body")]
     Http { status: u16 },
+    /// No answer in time: the request may have reached Meta.
     #[error("request timed out")]
     Timeout,
+    /// No connection was made: the request never left.
     #[error("connection failed: {0}")]
     Connection(String),
+    /// The connection broke after the request was written: it may have reached Meta.
+    #[error("connection broke before the answer: {0}")]
+    Interrupted(String),
     /// Waiting for a pacing slot would have taken longer than allowed.
     #[error("pacing would delay the send by {wait:?}, more than the {limit:?} allowed")]
     PacingBudgetExceeded { wait: Duration, limit: Duration },
+}
+
+impl TransientCause {
+    /// Whether Meta may have accepted the request although no answer came back. Repeating
+    /// such a send could deliver it twice; its status webhooks tell instead.
+    pub fn may_have_arrived(&self) -> bool {
+        matches!(self, Self::Timeout | Self::Interrupted(_))
+    }
 }
 
 /// A Graph error reduced to what callers and logs need.
