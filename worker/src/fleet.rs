@@ -73,6 +73,8 @@ pub async fn run(
     admin_listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
+    // A broken tenants file is named before any service is contacted.
+    let tenants = load_tenants(&config)?;
     let namespace = config.common.namespace.clone();
     let topology = Topology::new(&namespace, config.common.partitions);
     let redis = shared::redis::open(&config.redis_url)?;
@@ -86,7 +88,13 @@ pub async fn run(
         connection_name: format!("worker:{namespace}:{}:publish", config.worker_id),
     });
     let metrics = Arc::new(Metrics::new());
-    let processor = build_processor(&config, redis.clone(), publisher.clone(), metrics.clone())?;
+    let processor = build_processor(
+        &config,
+        &tenants,
+        redis.clone(),
+        publisher.clone(),
+        metrics.clone(),
+    )?;
     let context = Arc::new(ConsumerContext {
         processor,
         publisher: publisher.clone(),
@@ -185,24 +193,25 @@ pub async fn run(
     Ok(())
 }
 
-/// Everything an event needs, built from the worker's configuration: tenants, state, holds,
-/// calendars, the outbox and its WhatsApp client, timers and handoff.
+/// The tenants file the configuration names, read and checked.
+pub fn load_tenants(config: &WorkerConfig) -> Result<engine::Tenants, WorkerError> {
+    let invalid = |reason: String| WorkerError::Tenants {
+        path: config.tenants_file.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(&config.tenants_file).map_err(|e| invalid(e.to_string()))?;
+    engine::Tenants::from_toml_str(&text).map_err(|e| invalid(e.to_string()))
+}
+
+/// Everything an event needs: the tenants, state, holds, calendars, the outbox and its
+/// WhatsApp client, timers and handoff.
 pub fn build_processor(
     config: &WorkerConfig,
+    tenants: &engine::Tenants,
     redis: shared::redis::Redis,
     publisher: Publisher,
     metrics: Arc<Metrics>,
 ) -> Result<Processor, WorkerError> {
-    let tenants_text =
-        std::fs::read_to_string(&config.tenants_file).map_err(|e| WorkerError::Tenants {
-            path: config.tenants_file.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    let tenants =
-        engine::Tenants::from_toml_str(&tenants_text).map_err(|e| WorkerError::Tenants {
-            path: config.tenants_file.display().to_string(),
-            reason: e.to_string(),
-        })?;
     // Handoff signing secrets come from the variables the file names, as they were at start-up.
     let env = &config.secrets;
     let handoff_secrets: BTreeMap<String, SecretString> = tenants
@@ -238,7 +247,7 @@ pub fn build_processor(
         None => None,
     };
     Ok(Processor {
-        tenants: index_tenants(&tenants),
+        tenants: index_tenants(tenants),
         calendars: Calendars {
             builtin: Calendar::Builtin(BuiltinCalendar::new(redis.clone(), keys.clone())),
             calcom,

@@ -87,13 +87,33 @@ impl Holds {
         slot: &Slot,
         token: &str,
     ) -> Result<bool, HoldError> {
-        let tenant_id = &tenant.phone_number_id;
+        let member = index_member(tenant, slot, conversation, token);
+        self.release_entry(
+            &tenant.phone_number_id,
+            &slot.resource,
+            slot.start,
+            &format!("{conversation}|{token}"),
+            &member,
+        )
+        .await
+    }
+
+    /// Deletes the lock if `holder` (`{conversation}|{token}`) still has it, and its index
+    /// entry `member` either way.
+    async fn release_entry(
+        &self,
+        tenant: &str,
+        resource: &str,
+        start: DateTime<Utc>,
+        holder: &str,
+        member: &str,
+    ) -> Result<bool, HoldError> {
         let mut connection = self.redis.connection();
         let released: i64 = RELEASE
-            .key(self.keys.hold(tenant_id, &slot.resource, slot.start))
-            .key(self.keys.holds_index(tenant_id))
-            .arg(format!("{conversation}|{token}"))
-            .arg(index_member(tenant, slot, conversation, token))
+            .key(self.keys.hold(tenant, resource, start))
+            .key(self.keys.holds_index(tenant))
+            .arg(holder)
+            .arg(member)
             .invoke_async(&mut connection)
             .await?;
         Ok(released == 1)
@@ -196,15 +216,14 @@ impl Holds {
         conversation: &str,
         stray: &OwnHold,
     ) -> Result<bool, HoldError> {
-        let mut connection = self.redis.connection();
-        let released: i64 = RELEASE
-            .key(self.keys.hold(tenant, &stray.resource, stray.start))
-            .key(self.keys.holds_index(tenant))
-            .arg(format!("{conversation}|{}", stray.token))
-            .arg(&stray.member)
-            .invoke_async(&mut connection)
-            .await?;
-        Ok(released == 1)
+        self.release_entry(
+            tenant,
+            &stray.resource,
+            stray.start,
+            &format!("{conversation}|{}", stray.token),
+            &stray.member,
+        )
+        .await
     }
 }
 

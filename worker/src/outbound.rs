@@ -235,12 +235,11 @@ impl Outbox {
         let sent = self.client.send(tenant, &wire).await;
         let (value, outcome) = match sent {
             Ok(Sent { wamid, .. }) => (wamid.clone(), Ok(Delivery::Sent(wamid))),
-            Err(SendError::OutsideWindow { .. }) => {
-                let code = 131_047;
-                (format!("{FAILED}{code}"), Ok(Delivery::Refused { code }))
-            }
-            Err(SendError::Permanent(failure)) => {
-                let code = u32::try_from(failure.code).unwrap_or(0);
+            Err(error @ (SendError::OutsideWindow { .. } | SendError::Permanent(_))) => {
+                let code = error
+                    .code()
+                    .and_then(|code| u32::try_from(code).ok())
+                    .unwrap_or(0);
                 (format!("{FAILED}{code}"), Ok(Delivery::Refused { code }))
             }
             // No answer, but Meta may have it: sending again could deliver it twice. It stays

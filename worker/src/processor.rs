@@ -35,9 +35,6 @@ use crate::store::{StateStore, StoreError};
 const AMBIGUOUS_SEND_GRACE_SECONDS: i64 = 15;
 /// Timer payload key of a worker-level check of an ambiguous send (not an engine timer).
 const AMBIGUOUS_SEND_CHECK: &str = "ambiguous_send";
-/// Graph code of a free-form message outside the customer-service window: an expected
-/// refusal (the engine re-opens the window with a template), not worth a warning.
-const WINDOW_CLOSED_CODE: u32 = 131_047;
 
 /// Engine rounds for one event (an outcome feeds the next round). Real flows need two or
 /// three; the bound turns an engine bug into a dead letter instead of a hot loop.
@@ -410,7 +407,8 @@ impl Processor {
                         .await?;
                 }
                 Ok(Delivery::Refused { code }) => {
-                    if code != WINDOW_CLOSED_CODE {
+                    // A closed window is expected (the engine re-opens it with a template).
+                    if i64::from(code) != shared::whatsapp::OUTSIDE_WINDOW {
                         warn!(message = "WhatsApp refused a message permanently.", code);
                     }
                     refusals.push(Refusal {

@@ -90,7 +90,8 @@ impl GraphFailure {
     }
 }
 
-pub(crate) const OUTSIDE_WINDOW: i64 = 131047;
+/// Graph code of a free-form message outside the 24-hour customer-service window.
+pub const OUTSIDE_WINDOW: i64 = 131047;
 pub(crate) const PAIR_RATE_LIMIT: i64 = 131056;
 
 /// How an error code is handled, for synchronous errors and for the `errors[]` of a

@@ -10,6 +10,6 @@ pub mod types;
 pub use client::{
     BuildError, ClientConfig, DEFAULT_API_BASE, NO_GRAPH_CODE, RetryPolicy, Sent, WhatsAppClient,
 };
-pub use error::{ErrorClass, GraphFailure, SendError, TransientCause, classify};
+pub use error::{ErrorClass, GraphFailure, OUTSIDE_WINDOW, SendError, TransientCause, classify};
 pub use pacing::{PacingConfig, TokioClock, TokioInstant};
 pub use types::*;

@@ -328,8 +328,10 @@ impl Fleet {
         if let Ok(mut publishers) = self.processor_publishers.lock() {
             publishers.push(publisher.clone());
         }
+        let tenants = worker::fleet::load_tenants(&config).expect("tenants");
         worker::fleet::build_processor(
             &config,
+            &tenants,
             redis,
             publisher,
             std::sync::Arc::new(worker::metrics::Metrics::new()),
