@@ -191,12 +191,18 @@ async fn handle_authenticated(state: &AppState, body: &Bytes) -> Response {
     }
 
     let publishes = split.events.iter().map(|event| {
+        // Created here, inside the delivery's span, so it is that span's child; it closes when
+        // the confirm is in, so its duration is the broker's.
         let span = info_span!(
             "publish",
             kind = event.kind.as_str(),
             customer = %shared::telemetry::pseudonym(&event.customer),
         );
-        state.publisher.publish_envelope(event).instrument(span)
+        async move {
+            let confirmed = state.publisher.publish_envelope_traced(event, &span).await;
+            drop(span);
+            confirmed
+        }
     });
     let results = join_all(publishes).await;
     if let Some(error) = results.iter().find_map(|r| r.as_ref().err()) {

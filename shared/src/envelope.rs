@@ -77,6 +77,49 @@ impl Envelope {
     }
 }
 
+/// An [`Envelope`] whose payload is still the JSON text it arrived in, borrowed from the
+/// received bytes. It serializes to exactly what the same [`Envelope`] would decode from, so
+/// a producer that never looks inside the payload (ingress) publishes it without building and
+/// re-encoding a JSON tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct RawEnvelope<'a> {
+    pub v: u16,
+    pub id: String,
+    pub kind: EventKind,
+    pub tenant: String,
+    pub customer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wa_timestamp: Option<i64>,
+    pub received_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+    pub payload: &'a serde_json::value::RawValue,
+}
+
+/// What a publisher needs of an event besides its encoding: where it goes and its id.
+pub trait Publishable: Serialize {
+    fn event_id(&self) -> &str;
+    fn conversation_key(&self) -> String;
+}
+
+impl Publishable for Envelope {
+    fn event_id(&self) -> &str {
+        &self.id
+    }
+    fn conversation_key(&self) -> String {
+        Envelope::conversation_key(self)
+    }
+}
+
+impl Publishable for RawEnvelope<'_> {
+    fn event_id(&self) -> &str {
+        &self.id
+    }
+    fn conversation_key(&self) -> String {
+        conversation_key(&self.tenant, &self.customer)
+    }
+}
+
 /// Business and customer joined with a separator that neither a `phone_number_id` (digits)
 /// nor a `wa_id`/`user_id` (digits, letters, dots) can contain.
 pub fn conversation_key(tenant: &str, customer: &str) -> String {
@@ -112,6 +155,53 @@ mod tests {
             "received_at":"2026-01-01T00:00:00Z","payload":{},"extra":"ignored"}"#;
         let envelope = decode(json).expect("decodes");
         assert_eq!(envelope.kind, EventKind::Unknown);
+    }
+
+    #[test]
+    fn a_raw_envelope_decodes_as_the_envelope_it_stands_for() {
+        let payload_text = r#"{ "from": "34600111222", "id": "wamid.X\u00e9",
+            "text": {"body": "hola \"tú\""}, "type": "text", "timestamp": "1700000000" }"#;
+        let payload: &serde_json::value::RawValue =
+            serde_json::from_str(payload_text).expect("payload is JSON");
+        let raw = RawEnvelope {
+            v: SCHEMA_VERSION,
+            id: "wamid.Xé".into(),
+            kind: EventKind::Message,
+            tenant: "106540352242922".into(),
+            customer: "34600111222".into(),
+            wa_timestamp: Some(1_700_000_000),
+            received_at: "2026-11-21T10:00:00.123456789Z".parse().expect("time"),
+            profile_name: Some("Ana".into()),
+            payload,
+        };
+        let decoded = decode(&serde_json::to_vec(&raw).expect("encodes")).expect("decodes");
+        assert_eq!(
+            decoded,
+            Envelope {
+                v: raw.v,
+                id: raw.id.clone(),
+                kind: raw.kind,
+                tenant: raw.tenant.clone(),
+                customer: raw.customer.clone(),
+                wa_timestamp: raw.wa_timestamp,
+                received_at: raw.received_at,
+                profile_name: raw.profile_name.clone(),
+                payload: serde_json::from_str(payload_text).expect("payload is JSON"),
+            }
+        );
+        assert_eq!(
+            Publishable::conversation_key(&raw),
+            decoded.conversation_key()
+        );
+
+        let without_options = RawEnvelope {
+            wa_timestamp: None,
+            profile_name: None,
+            ..raw
+        };
+        let decoded =
+            decode(&serde_json::to_vec(&without_options).expect("encodes")).expect("decodes");
+        assert_eq!((decoded.wa_timestamp, decoded.profile_name), (None, None));
     }
 
     #[test]

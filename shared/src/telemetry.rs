@@ -187,8 +187,12 @@ impl Extractor for AmqpExtractor<'_> {
 
 /// Writes the current span's context (`traceparent`, `tracestate`) into AMQP headers.
 pub fn inject_amqp_headers(headers: &mut FieldTable) {
-    let context = tracing::Span::current().context();
-    TraceContextPropagator::new().inject_context(&context, &mut AmqpInjector(headers));
+    inject_amqp_headers_of(&tracing::Span::current(), headers);
+}
+
+/// Writes `span`'s context into AMQP headers, whether or not it is the current span.
+pub fn inject_amqp_headers_of(span: &tracing::Span, headers: &mut FieldTable) {
+    TraceContextPropagator::new().inject_context(&span.context(), &mut AmqpInjector(headers));
 }
 
 /// Makes `span` a child of the trace whose context the AMQP headers carry, if any.

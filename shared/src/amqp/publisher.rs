@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use super::Topology;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, Publishable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -118,15 +118,29 @@ impl Publisher {
 
     /// Publishes an event into its conversation's partition, with the current trace context.
     pub async fn publish_envelope(&self, envelope: &Envelope) -> Result<(), PublishError> {
+        self.publish_envelope_traced(envelope, &tracing::Span::current())
+            .await
+    }
+
+    /// Publishes an event as a child of `span` in the trace, without entering `span`.
+    ///
+    /// For hot paths: instrumenting the publish future would enter and exit its span at every
+    /// poll, in every tracing layer, while the confirm is awaited; the span only needs to be
+    /// the event's parent in the trace and to last until the confirm.
+    pub async fn publish_envelope_traced(
+        &self,
+        envelope: &impl Publishable,
+        span: &tracing::Span,
+    ) -> Result<(), PublishError> {
         let mut headers = FieldTable::default();
-        crate::telemetry::inject_amqp_headers(&mut headers);
+        crate::telemetry::inject_amqp_headers_of(span, &mut headers);
         let message = EnvelopeMessage::new(&self.inner.options.topology, envelope, headers)?;
         self.publish(
             &message.exchange,
             &message.routing_key,
             &message.body,
             message.headers,
-            Some(&envelope.id),
+            Some(envelope.event_id()),
         )
         .await
     }
@@ -215,7 +229,7 @@ pub struct EnvelopeMessage {
 impl EnvelopeMessage {
     pub fn new(
         topology: &Topology,
-        envelope: &Envelope,
+        envelope: &impl Publishable,
         headers: FieldTable,
     ) -> Result<Self, serde_json::Error> {
         let partition = topology.partition_for(&envelope.conversation_key());
