@@ -19,6 +19,7 @@ pub const DEBIAN_WAL_DIR: &str =
 /// the old one disappears once the segment writer has copied it out, which is the window in
 /// which confirms slow down.
 pub struct WalWatch {
+    dir: PathBuf,
     events: Arc<Mutex<Vec<(Instant, String)>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -29,7 +30,9 @@ impl WalWatch {
         let initial = wal_files(&dir)?;
         let events = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&events);
+        let watched = dir.clone();
         let task = tokio::spawn(async move {
+            let dir = watched;
             let mut known = initial;
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             loop {
@@ -51,7 +54,22 @@ impl WalWatch {
                 known = now;
             }
         });
-        Some(WalWatch { events, task })
+        Some(WalWatch { dir, events, task })
+    }
+
+    /// True while the broker holds more than one WAL file: it has rolled over and is still
+    /// writing the old one out.
+    pub fn writing_out(&self) -> bool {
+        wal_files(&self.dir).is_some_and(|files| files.len() > 1)
+    }
+
+    /// Waits until no write-out is running, or `limit` passes; returns how long it waited.
+    pub async fn until_written_out(&self, limit: Duration) -> Duration {
+        let started = Instant::now();
+        while self.writing_out() && started.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        started.elapsed()
     }
 
     /// The changes seen from `start` to `end`, each with its offset from `start`.
@@ -104,9 +122,18 @@ mod tests {
         let started = Instant::now();
         let watch = WalWatch::start(dir.clone()).expect("readable");
         tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(!watch.writing_out());
         std::fs::write(dir.join("00000002.wal"), b"x").expect("new wal");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        std::fs::remove_file(dir.join("00000001.wal")).expect("written out");
+        assert!(watch.writing_out());
+        let old = dir.join("00000001.wal");
+        let write_out = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            std::fs::remove_file(old).expect("written out");
+        });
+        let waited = watch.until_written_out(Duration::from_secs(5)).await;
+        assert!(waited >= Duration::from_millis(200), "{waited:?}");
+        assert!(!watch.writing_out());
+        write_out.await.expect("write-out task");
         tokio::time::sleep(Duration::from_millis(250)).await;
         let report = watch.between(started, Instant::now());
         std::fs::remove_dir_all(&dir).expect("clean up");

@@ -206,6 +206,15 @@ async fn post_on_connection(sender: &mut Sender, body: Vec<u8>) -> anyhow::Resul
 /// Open loop at a fixed rate: latency as WhatsApp sees it, not hidden by the generator
 /// waiting on itself. Also returns one line per second of the phase, by when each request was
 /// sent, so that a phase that falls behind shows when it started and how it recovered.
+/// Connections the open-loop client opens before its clock starts.
+const WARM_CONNECTIONS: usize = 64;
+
+/// The most requests the open-loop client has in flight, so the most connections it opens:
+/// under ingress's default connection limit (256), as a webhook sender keeps to a bounded
+/// pool. Without a bound, a 100 ms hiccup at 15,000/s asks for 1,500 connections; those
+/// beyond the limit are answered 503 and reopened, and that churn alone took a core.
+const OPEN_LOOP_CONNECTIONS: usize = 240;
+
 async fn run_ingress_fixed_rate(
     base: &str,
     rate: f64,
@@ -213,6 +222,16 @@ async fn run_ingress_fixed_rate(
     counter: &Arc<AtomicU64>,
 ) -> (LevelResult, Vec<SecondOfLoad>) {
     let client = reqwest::Client::new();
+    // A new client has no connections: without this, the first second would measure the
+    // pool opening its connections under load (and answers to the connections beyond
+    // ingress's limit), not ingress. WhatsApp keeps its connections open.
+    let url = format!("{base}/webhook");
+    let warm_up = (0..WARM_CONNECTIONS).map(|_| {
+        let body = delivery(counter.fetch_add(1, Ordering::Relaxed));
+        post_signed(&client, &url, body)
+    });
+    futures::future::join_all(warm_up).await;
+    let connections = Arc::new(tokio::sync::Semaphore::new(OPEN_LOOP_CONNECTIONS));
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1.0)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = Instant::now();
@@ -223,9 +242,14 @@ async fn run_ingress_fixed_rate(
         let client = client.clone();
         let body = delivery(counter.fetch_add(1, Ordering::Relaxed));
         let url = format!("{base}/webhook");
+        let connections = connections.clone();
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
-            let ok = post_signed(&client, &url, body).await;
+            // Latency counts from the scheduled send, so waiting for a connection counts too.
+            let ok = match connections.acquire().await {
+                Ok(_connection) => post_signed(&client, &url, body).await,
+                Err(_) => false,
+            };
             (sent.duration_since(started), sent.elapsed(), ok)
         }));
     }
@@ -646,6 +670,21 @@ async fn main() -> anyhow::Result<()> {
         100.0 * best_ingress / best_raw.max(1.0)
     );
     let half = best_ingress / 2.0;
+    // The saturation phases fill the broker's WAL quickly; a write-out that began there would
+    // otherwise land in the latency phase, which is meant to show ingress at half load, not
+    // the broker's write-out (each phase's line names the write-outs it overlapped).
+    if let Some(wal) = &wal {
+        let waited = wal.until_written_out(Duration::from_secs(30)).await;
+        if waited >= Duration::from_millis(100) {
+            println!(
+                "waited {:.1}s for the broker to finish writing out its WAL before the open-loop phase",
+                waited.as_secs_f64()
+            );
+        }
+    }
+    // The broker is still cleaning up after the last purge for a moment (segment files of a
+    // few hundred thousand messages); let that pass too.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let open_loop_started = Instant::now();
     let before_open_loop = meter.snapshot();
     let pause = match (args.pause_broker_ms, meter.broker) {
