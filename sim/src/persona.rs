@@ -154,6 +154,12 @@ pub fn next_act(
             }
         }
         Beat::Book(pick) => {
+            let offering = matches!(last, Some(Outbound::Buttons { .. } | Outbound::List { .. }));
+            // After a confirm the reply is text: booked or not, the beat is over, even when
+            // the confirm was the last act the customer's patience allowed.
+            if acts_in_beat > 0 && last.is_some() && !offering {
+                return Next::BeatDone;
+            }
             if acts_in_beat >= MAX_BOOK_ACTS {
                 return Next::Stuck("the bot kept offering without booking".into());
             }
@@ -166,8 +172,6 @@ pub fn next_act(
                     Some(row) => Next::Do(Act::Row(row), Expect::Offer),
                     None => Next::Stuck("the list has no rows".into()),
                 },
-                // After a confirm the reply is text: booked or not, the beat is over.
-                Some(_) if acts_in_beat > 0 => Next::BeatDone,
                 _ => Next::Stuck("nothing offered to book".into()),
             }
         }
@@ -508,6 +512,17 @@ mod tests {
         let booked = text("You're booked: Haircut, Thu 15 Jan, 17:00 with Maria. See you then!");
         assert_eq!(
             next_act(&Beat::Book(Pick::First), Some(&booked), 2, &mut rng()),
+            Next::BeatDone
+        );
+        // Slots taken under the customer's fingers five times, then booked on the sixth act:
+        // booked, not given up.
+        assert_eq!(
+            next_act(
+                &Beat::Book(Pick::First),
+                Some(&booked),
+                MAX_BOOK_ACTS,
+                &mut rng()
+            ),
             Next::BeatDone
         );
         assert!(matches!(

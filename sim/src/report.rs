@@ -131,15 +131,19 @@ pub fn audit_messages(
             .filter(|record| !seen.contains(record.wamid.as_str()))
             .count() as u64;
         audit.unseen += unseen;
-        if (unanswered || duplicated > 0 || unseen > 0)
+        // A conversation that could not go on is shown too: its transcript is what tells a
+        // wrong reply apart from a slow one.
+        let stuck = outcome.ending == crate::persona::Ending::Failed;
+        if (unanswered || duplicated > 0 || unseen > 0 || stuck)
             && audit.failed_transcripts.len() < FAILED_TRANSCRIPTS
         {
             audit.failed_transcripts.push(format!(
                 "{} with business {}: unanswered {}, duplicated {duplicated}, unseen {unseen}, \
-                 started {:.1} s into the run\n{}",
+                 ended {}, started {:.1} s into the run\n{}",
                 outcome.customer,
                 outcome.business,
                 if unanswered { "yes" } else { "no" },
+                outcome.ending.label(),
                 outcome
                     .started
                     .saturating_duration_since(run_started)
@@ -415,7 +419,7 @@ mod tests {
     #[test]
     fn a_failing_conversation_is_reported_with_its_transcript() {
         let started = tokio::time::Instant::now();
-        let outcome = |customer: &str, failure| Outcome {
+        let outcome = |customer: &str, ending, failure| Outcome {
             persona: crate::persona::Persona {
                 name: "Ana".into(),
                 lang: lang::Lang::Es,
@@ -435,15 +439,21 @@ mod tests {
             latencies: Vec::new(),
             messages_sent: 1,
             received: Vec::new(),
-            ending: crate::persona::Ending::Failed,
+            ending,
             failure,
             started,
             finished: started,
         };
+        use crate::persona::Ending;
         let audit = audit_messages(
             &[
-                outcome("34600000001", None),
-                outcome("34600000002", Some(crate::conversation::Failure::NoReply)),
+                outcome("34600000001", Ending::Booked, None),
+                outcome(
+                    "34600000002",
+                    Ending::Failed,
+                    Some(crate::conversation::Failure::NoReply),
+                ),
+                outcome("34600000003", Ending::Failed, None),
             ],
             started,
             |_, _| Vec::new(),
@@ -453,9 +463,13 @@ mod tests {
             (1, 0, 0)
         );
         assert!(!audit.clean());
-        assert_eq!(audit.failed_transcripts.len(), 1);
+        assert_eq!(audit.failed_transcripts.len(), 2);
         assert!(audit.failed_transcripts[0].starts_with("34600000002 with business 555000111"));
         assert!(audit.failed_transcripts[0].contains("hola, quiero una cita"));
+        assert!(
+            audit.failed_transcripts[1].starts_with("34600000003 with business 555000111"),
+            "a conversation that could not go on is shown even when every message was answered"
+        );
     }
 
     #[test]
