@@ -527,6 +527,27 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let namespace = format!("bench.ingress.{}.", std::process::id());
     let topology = Topology::new(&namespace, args.partitions);
+    let measured = measure(&args, &namespace, &topology).await;
+    // Whatever happened, the bench's queues (which may hold a phase's messages) go.
+    let removed = async {
+        let connection =
+            Connection::connect(&args.amqp_url, ConnectionProperties::default()).await?;
+        let channel = connection.create_channel().await?;
+        topology.delete(&channel).await?;
+        connection.close(200, "bench done".into()).await?;
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    match (measured, removed) {
+        (Ok(()), Err(error)) => {
+            Err(error.context(format!("deleting the bench's queues ({namespace}*)")))
+        }
+        // The measurement's own error says more (an unreachable broker fails both).
+        (measured, _) => measured,
+    }
+}
+
+async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -544,7 +565,7 @@ async fn main() -> anyhow::Result<()> {
         .env("WHATSAPP_APP_SECRET", SECRET)
         .env("WHATSAPP_VERIFY_TOKEN", "bench")
         .env("INGRESS_ADDR", format!("127.0.0.1:{port}"))
-        .env("FLEET_NAMESPACE", &namespace)
+        .env("FLEET_NAMESPACE", namespace)
         .env("PARTITIONS", args.partitions.to_string())
         .env("AMQP_URL", &args.amqp_url)
         .env("RUST_LOG", "error")
@@ -738,8 +759,6 @@ async fn main() -> anyhow::Result<()> {
         memory_kib(pid, "VmRSS:").unwrap_or(0),
         memory_kib(pid, "VmHWM:").unwrap_or(0)
     );
-    let channel = connection.create_channel().await?;
-    topology.delete(&channel).await?;
     drop(child);
     Ok(())
 }
