@@ -639,13 +639,13 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
         let ingress = run_ingress_level(ingress_addr, level, args.seconds, &counter).await;
         let during_ingress = meter.snapshot();
         let wal_during_ingress = wal_note(ingress_started, Instant::now());
-        purge(&connection, &topology).await?;
+        purge(&connection, topology).await?;
         let before_raw = meter.snapshot();
         let raw_started = Instant::now();
-        let raw = run_raw_level(&connection, &topology, level, args.seconds, &counter).await?;
+        let raw = run_raw_level(&connection, topology, level, args.seconds, &counter).await?;
         let during_raw = meter.snapshot();
         let wal_during_raw = wal_note(raw_started, Instant::now());
-        purge(&connection, &topology).await?;
+        purge(&connection, topology).await?;
         let (i, r) = (spent(before, during_ingress), spent(before_raw, during_raw));
         let delivered = ingress.rate * args.seconds as f64;
         cpu_lines.push(format!(
@@ -730,7 +730,7 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
     let cpu = spent(before_open_loop, meter.snapshot());
     // A rollover late in the previous phase shows here as the old WAL being finished.
     let wal_during_open_loop = wal_note(open_loop_started, Instant::now());
-    purge(&connection, &topology).await?;
+    purge(&connection, topology).await?;
     println!(
         "at half saturation ({half:.0}/s, open loop): achieved {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, failed {}",
         fixed.rate,
