@@ -5,7 +5,8 @@
 //! not handle (another webhook field, another object) is counted, not failed; anything that is
 //! ours but unreadable is reported so the caller can keep the raw delivery.
 //!
-//! The delivery is read in one pass into borrowed views (see [`lenient`]) and every update
+//! The delivery is read into borrowed views (see [`lenient`]): one pass over the whole body,
+//! and a second over each message or status for the few fields that route it. Every update
 //! travels as the exact JSON text WhatsApp sent: ingress never builds a JSON tree, which was
 //! most of its work per delivery.
 
@@ -28,7 +29,8 @@ pub struct Split<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SplitError {
-    #[error("delivery is not JSON: {0}")]
+    /// Not JSON, or JSON that repeats a key the delivery is routed by (kept raw either way).
+    #[error("delivery could not be read: {0}")]
     NotJson(#[from] serde_json::Error),
     #[error("delivery is not a JSON object")]
     NotAnObject,
@@ -177,7 +179,9 @@ fn split_change<'a>(
             .and_then(Obj::get)
             .and_then(|f| Some((f, f.id.as_deref()?)))
         else {
-            split.unreadable.push("message without id".into());
+            split
+                .unreadable
+                .push("message without a readable id".into());
             continue;
         };
         let from = fields.from.as_deref();
@@ -213,7 +217,9 @@ fn split_change<'a>(
             .and_then(Obj::get)
             .and_then(|f| Some((f, f.id.as_deref()?, f.status.as_deref()?)))
         else {
-            split.unreadable.push("status without id or status".into());
+            split
+                .unreadable
+                .push("status without a readable id or status".into());
             continue;
         };
         let customer = fields
@@ -528,7 +534,8 @@ mod tests {
         let body = delivery(
             r#"{"metadata":{"phone_number_id":"106"},"contacts":"nobody",
                 "messages":[{"id":7,"from":"1"},{"id":"wamid.B","from":["x"],"timestamp":{"s":1}},
-                            {"id":"wamid.C","from":"34","timestamp":"soon"},"not an object"],
+                            {"id":"wamid.C","from":"34","timestamp":"soon"},"not an object",
+                            {"id":"wamid.F","id":"wamid.G","from":"34"}],
                 "statuses":[{"id":"wamid.D","status":null},{"id":"wamid.E","status":"read","recipient_id":{"a":[1,2]}}]}"#,
         );
         let split = split_delivery(body.as_bytes(), at()).expect("splits");
@@ -539,10 +546,11 @@ mod tests {
         assert_eq!(
             split.unreadable,
             [
-                "message without id",
+                "message without a readable id",
                 "message without sender",
-                "message without id",
-                "status without id or status"
+                "message without a readable id",
+                "message without a readable id",
+                "status without a readable id or status"
             ]
         );
     }
@@ -599,6 +607,19 @@ mod tests {
             split_delivery(b"not json", at()),
             Err(SplitError::NotJson(_))
         ));
+        // Which of two `entry` lists is meant cannot be known: the delivery is kept whole.
+        match split_delivery(
+            br#"{"object":"whatsapp_business_account","entry":[],"entry":[]}"#,
+            at(),
+        ) {
+            Err(error @ SplitError::NotJson(_)) => {
+                assert!(
+                    error.to_string().contains("duplicate field `entry`"),
+                    "{error}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
         let other = split_delivery(br#"{"object":"page","entry":[]}"#, at()).expect("splits");
         assert_eq!(other.ignored, ["object:page"]);
     }

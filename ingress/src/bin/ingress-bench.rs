@@ -703,9 +703,6 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
             );
         }
     }
-    // The broker is still cleaning up after the last purge for a moment (segment files of a
-    // few hundred thousand messages); let that pass too.
-    tokio::time::sleep(Duration::from_secs(2)).await;
     let open_loop_started = Instant::now();
     let before_open_loop = meter.snapshot();
     let pause = match (args.pause_broker_ms, meter.broker) {

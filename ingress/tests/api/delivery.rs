@@ -533,7 +533,7 @@ async fn unhandled_kinds_are_acknowledged_and_unreadable_ones_kept() {
     assert_eq!(kept[1].0, broken_body);
     assert!(
         shared::amqp::header_str(&kept[1].1, "x-unparsed-reason")
-            .is_some_and(|r| r.contains("without id"))
+            .is_some_and(|r| r.contains("message without a readable id"))
     );
 
     let metrics = app.metrics().await;
