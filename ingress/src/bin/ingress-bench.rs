@@ -189,6 +189,12 @@ async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Sender> {
 
 /// `Ok(false)`: ingress answered, but not 200. `Err`: the connection is unusable.
 async fn post_on_connection(sender: &mut Sender, body: Vec<u8>) -> anyhow::Result<bool> {
+    tokio::time::timeout(REQUEST_LIMIT, post_on_connection_unbounded(sender, body))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {REQUEST_LIMIT:?}"))?
+}
+
+async fn post_on_connection_unbounded(sender: &mut Sender, body: Vec<u8>) -> anyhow::Result<bool> {
     sender.ready().await?;
     let signature = ingress::signature::header_value(SECRET.as_bytes(), &body);
     let request = hyper::Request::post("/webhook")
@@ -203,9 +209,13 @@ async fn post_on_connection(sender: &mut Sender, body: Vec<u8>) -> anyhow::Resul
     Ok(ok)
 }
 
-/// Open loop at a fixed rate: latency as WhatsApp sees it, not hidden by the generator
-/// waiting on itself. Also returns one line per second of the phase, by when each request was
-/// sent, so that a phase that falls behind shows when it started and how it recovered.
+/// A request unanswered for this long counts as failed, so no phase can wait forever on a
+/// stuck connection or broker (ingress itself answers 503 after its publish timeout).
+const REQUEST_LIMIT: Duration = Duration::from_secs(30);
+
+/// A purge unanswered for this long ends the run with an error instead of a hang.
+const PURGE_LIMIT: Duration = Duration::from_secs(60);
+
 /// Connections the open-loop client opens before its clock starts.
 const WARM_CONNECTIONS: usize = 64;
 
@@ -215,13 +225,19 @@ const WARM_CONNECTIONS: usize = 64;
 /// beyond the limit are answered 503 and reopened, and that churn alone took a core.
 const OPEN_LOOP_CONNECTIONS: usize = 240;
 
+/// Open loop at a fixed rate: latency as WhatsApp sees it, not hidden by the generator
+/// waiting on itself. Also returns one line per second of the phase, by when each request was
+/// sent, so that a phase that falls behind shows when it started and how it recovered.
 async fn run_ingress_fixed_rate(
     base: &str,
     rate: f64,
     seconds: u64,
     counter: &Arc<AtomicU64>,
 ) -> (LevelResult, Vec<SecondOfLoad>) {
-    let client = reqwest::Client::new();
+    let client = match reqwest::Client::builder().timeout(REQUEST_LIMIT).build() {
+        Ok(client) => client,
+        Err(_) => reqwest::Client::new(),
+    };
     // A new client has no connections: without this, the first second would measure the
     // pool opening its connections under load (and answers to the connections beyond
     // ingress's limit), not ingress. WhatsApp keeps its connections open.
@@ -410,6 +426,14 @@ fn traceparent_headers() -> FieldTable {
 
 /// Empties the partitions between runs so queue depth does not skew the next level.
 async fn purge(connection: &Connection, topology: &Topology) -> anyhow::Result<()> {
+    tokio::time::timeout(PURGE_LIMIT, purge_unbounded(connection, topology))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!("the broker did not purge the bench's queues within {PURGE_LIMIT:?}")
+        })?
+}
+
+async fn purge_unbounded(connection: &Connection, topology: &Topology) -> anyhow::Result<()> {
     let channel = connection.create_channel().await?;
     for partition in 0..topology.partitions() {
         channel
