@@ -114,19 +114,6 @@ async fn collect(tasks: Vec<tokio::task::JoinHandle<(Vec<u64>, u64)>>) -> (Vec<u
     (latencies, failed)
 }
 
-async fn post_signed(client: &reqwest::Client, url: &str, body: Vec<u8>) -> bool {
-    let signature = ingress::signature::header_value(SECRET.as_bytes(), &body);
-    client
-        .post(url)
-        .header("x-hub-signature-256", signature)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .map(|r| r.status() == 200)
-        .unwrap_or(false)
-}
-
 /// Closed loop: `concurrency` requests always in flight, each slot on its own keep-alive
 /// HTTP/1.1 connection driven through hyper's connection API. The pooled reqwest client used
 /// before cost about 40 µs of CPU per request against about 22 µs here, and on two shared
@@ -225,29 +212,76 @@ const WARM_CONNECTIONS: usize = 64;
 /// beyond the limit are answered 503 and reopened, and that churn alone took a core.
 const OPEN_LOOP_CONNECTIONS: usize = 240;
 
+/// The open-loop client's keep-alive connections: at most `OPEN_LOOP_CONNECTIONS`, opened as
+/// needed and reused, as a webhook sender keeps a bounded pool. Requests go through hyper's
+/// connection API like the closed-loop phase: the pooled reqwest client costs about twice the
+/// CPU per request, and on two shared cores the generator's CPU is taken from ingress and the
+/// broker, whose latency this phase measures.
+struct ConnectionPool {
+    addr: std::net::SocketAddr,
+    idle: std::sync::Mutex<Vec<Sender>>,
+    slots: tokio::sync::Semaphore,
+}
+
+impl ConnectionPool {
+    fn new(addr: std::net::SocketAddr) -> Self {
+        Self {
+            addr,
+            idle: std::sync::Mutex::new(Vec::with_capacity(OPEN_LOOP_CONNECTIONS)),
+            slots: tokio::sync::Semaphore::new(OPEN_LOOP_CONNECTIONS),
+        }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Sender>> {
+        // The lock is never held across anything that can panic; a poisoned one is still whole.
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Opens `count` connections before any clock starts.
+    async fn warm(&self, count: usize) {
+        let opened = futures::future::join_all((0..count).map(|_| connect(self.addr))).await;
+        self.idle().extend(opened.into_iter().flatten());
+    }
+
+    /// Waits for a free connection (a slot, then an idle connection or a new one), posts, and
+    /// gives the connection back unless it broke.
+    async fn post(&self, body: Vec<u8>) -> bool {
+        let Ok(_slot) = self.slots.acquire().await else {
+            return false;
+        };
+        let reusable = std::iter::from_fn(|| self.idle().pop()).find(|sender| !sender.is_closed());
+        let mut sender = match reusable {
+            Some(sender) => sender,
+            None => match connect(self.addr).await {
+                Ok(sender) => sender,
+                Err(_) => return false,
+            },
+        };
+        match post_on_connection(&mut sender, body).await {
+            Ok(ok) => {
+                self.idle().push(sender);
+                ok
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 /// Open loop at a fixed rate: latency as WhatsApp sees it, not hidden by the generator
 /// waiting on itself. Also returns one line per second of the phase, by when each request was
 /// sent, so that a phase that falls behind shows when it started and how it recovered.
 async fn run_ingress_fixed_rate(
-    base: &str,
+    addr: std::net::SocketAddr,
     rate: f64,
     seconds: u64,
     counter: &Arc<AtomicU64>,
 ) -> (LevelResult, Vec<SecondOfLoad>) {
-    let client = match reqwest::Client::builder().timeout(REQUEST_LIMIT).build() {
-        Ok(client) => client,
-        Err(_) => reqwest::Client::new(),
-    };
-    // A new client has no connections: without this, the first second would measure the
-    // pool opening its connections under load (and answers to the connections beyond
-    // ingress's limit), not ingress. WhatsApp keeps its connections open.
-    let url = format!("{base}/webhook");
-    let warm_up = (0..WARM_CONNECTIONS).map(|_| {
-        let body = delivery(counter.fetch_add(1, Ordering::Relaxed));
-        post_signed(&client, &url, body)
-    });
-    futures::future::join_all(warm_up).await;
-    let connections = Arc::new(tokio::sync::Semaphore::new(OPEN_LOOP_CONNECTIONS));
+    let pool = Arc::new(ConnectionPool::new(addr));
+    // A new client has no connections: without this, the first second would measure
+    // connections being opened under load, not ingress. WhatsApp keeps its connections open.
+    pool.warm(WARM_CONNECTIONS).await;
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1.0)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = Instant::now();
@@ -255,17 +289,12 @@ async fn run_ingress_fixed_rate(
     let mut tasks = Vec::new();
     while Instant::now() < deadline {
         ticker.tick().await;
-        let client = client.clone();
         let body = delivery(counter.fetch_add(1, Ordering::Relaxed));
-        let url = format!("{base}/webhook");
-        let connections = connections.clone();
+        let pool = pool.clone();
+        // Latency counts from the tick, so waiting for a task slot or a connection counts too.
+        let sent = Instant::now();
         tasks.push(tokio::spawn(async move {
-            let sent = Instant::now();
-            // Latency counts from the scheduled send, so waiting for a connection counts too.
-            let ok = match connections.acquire().await {
-                Ok(_connection) => post_signed(&client, &url, body).await,
-                Err(_) => false,
-            };
+            let ok = pool.post(body).await;
             (sent.duration_since(started), sent.elapsed(), ok)
         }));
     }
@@ -740,7 +769,8 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
         })),
         (_, None) => bail!("--pause-broker-ms: no beam.smp process found to pause"),
     };
-    let (fixed, timeline) = run_ingress_fixed_rate(&base, half, args.seconds, &counter).await;
+    let (fixed, timeline) =
+        run_ingress_fixed_rate(ingress_addr, half, args.seconds, &counter).await;
     if let Some(pause) = pause {
         pause.await??;
         println!(
