@@ -154,8 +154,8 @@ pub struct IngressConfig {
     /// Deliveries handled at once; more are answered 503 at once, so a stalled broker cannot
     /// make ingress hold an unbounded number of requests (and their bodies) in memory.
     pub max_in_flight: usize,
-    /// HTTP connections open at once; past it ingress stops accepting until one closes, so
-    /// connections opened by clients waiting out a stall cannot grow its memory without bound.
+    /// HTTP connections open at once; a connection past it is answered 503 at once and closed,
+    /// so connections opened by clients waiting out a stall cannot grow its memory without bound.
     pub max_connections: usize,
     /// A connection on which nothing moved for this long is closed: idle keep-alives after a
     /// burst, and clients that send half a request and stop.
