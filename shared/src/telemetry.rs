@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 
 use hmac::{Hmac, Mac};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt as _, TraceFlags, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use sha2::Sha256;
@@ -158,17 +158,6 @@ pub fn pseudonym(value: &str) -> String {
     hex::encode(&mac.finalize().into_bytes()[..8])
 }
 
-struct AmqpInjector<'a>(&'a mut FieldTable);
-
-impl Injector for AmqpInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        self.0.insert(
-            ShortString::from(key),
-            AMQPValue::LongString(LongString::from(value.into_bytes())),
-        );
-    }
-}
-
 struct AmqpExtractor<'a>(&'a FieldTable);
 
 impl Extractor for AmqpExtractor<'_> {
@@ -185,6 +174,50 @@ impl Extractor for AmqpExtractor<'_> {
     }
 }
 
+/// A span context as W3C Trace Context headers: `traceparent`, and `tracestate` only when the
+/// trace carries one.
+///
+/// Written here rather than by the SDK's propagator, which goes through `format!` and always
+/// adds a `tracestate` header, empty or not. Every event ingress publishes carries these: the
+/// formatting was a measurable share of ingress's CPU per delivery, and an empty header is
+/// bytes the broker stores and parses in every message for nothing. Extraction still goes
+/// through the SDK's propagator, which validates what it reads.
+struct TraceHeaders {
+    traceparent: Vec<u8>,
+    tracestate: Option<String>,
+}
+
+impl TraceHeaders {
+    fn of(context: &opentelemetry::Context) -> Option<Self> {
+        let span = context.span();
+        let span_context = span.span_context();
+        if !span_context.is_valid() {
+            return None;
+        }
+        let flags = span_context.trace_flags() & TraceFlags::SAMPLED;
+        let mut traceparent = Vec::with_capacity(55);
+        traceparent.extend_from_slice(b"00-");
+        push_lower_hex(&mut traceparent, &span_context.trace_id().to_bytes());
+        traceparent.push(b'-');
+        push_lower_hex(&mut traceparent, &span_context.span_id().to_bytes());
+        traceparent.push(b'-');
+        push_lower_hex(&mut traceparent, &[flags.to_u8()]);
+        let tracestate = span_context.trace_state().header();
+        Some(Self {
+            traceparent,
+            tracestate: (!tracestate.is_empty()).then_some(tracestate),
+        })
+    }
+}
+
+fn push_lower_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)]);
+        out.push(DIGITS[usize::from(byte & 0x0f)]);
+    }
+}
+
 /// Writes the current span's context (`traceparent`, `tracestate`) into AMQP headers.
 pub fn inject_amqp_headers(headers: &mut FieldTable) {
     inject_amqp_headers_of(&tracing::Span::current(), headers);
@@ -192,7 +225,19 @@ pub fn inject_amqp_headers(headers: &mut FieldTable) {
 
 /// Writes `span`'s context into AMQP headers, whether or not it is the current span.
 pub fn inject_amqp_headers_of(span: &tracing::Span, headers: &mut FieldTable) {
-    TraceContextPropagator::new().inject_context(&span.context(), &mut AmqpInjector(headers));
+    let Some(trace) = TraceHeaders::of(&span.context()) else {
+        return;
+    };
+    headers.insert(
+        ShortString::from("traceparent"),
+        AMQPValue::LongString(LongString::from(trace.traceparent)),
+    );
+    if let Some(state) = trace.tracestate {
+        headers.insert(
+            ShortString::from("tracestate"),
+            AMQPValue::LongString(LongString::from(state.into_bytes())),
+        );
+    }
 }
 
 /// Makes `span` a child of the trace whose context the AMQP headers carry, if any.
@@ -201,28 +246,118 @@ pub fn continue_trace_from_amqp(span: &tracing::Span, headers: &FieldTable) {
     let _ = span.set_parent(parent);
 }
 
-struct HttpInjector<'a>(&'a mut reqwest::header::HeaderMap);
-
-impl Injector for HttpInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            reqwest::header::HeaderName::from_bytes(key.as_bytes()),
-            reqwest::header::HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
-        }
-    }
-}
-
 /// Writes the current span's context into outbound HTTP request headers.
 pub fn inject_http_headers(headers: &mut reqwest::header::HeaderMap) {
-    let context = tracing::Span::current().context();
-    TraceContextPropagator::new().inject_context(&context, &mut HttpInjector(headers));
+    use reqwest::header::HeaderValue;
+    let Some(trace) = TraceHeaders::of(&tracing::Span::current().context()) else {
+        return;
+    };
+    if let Ok(value) = HeaderValue::from_bytes(&trace.traceparent) {
+        headers.insert("traceparent", value);
+    }
+    // Another service's trace state may hold what a header cannot; it is dropped, not the
+    // request.
+    if let Some(Ok(value)) = trace.tracestate.as_deref().map(HeaderValue::from_str) {
+        headers.insert("tracestate", value);
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::str::FromStr;
+
+    use opentelemetry::trace::{SpanContext, SpanId, TraceId, TraceState};
+
     use super::*;
+
+    fn context_with(flags: TraceFlags, state: TraceState) -> opentelemetry::Context {
+        opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").expect("valid trace id"),
+            SpanId::from_hex("00f067aa0ba902b7").expect("valid span id"),
+            flags,
+            true,
+            state,
+        ))
+    }
+
+    /// What the SDK's own propagator writes for the same context.
+    fn sdk_headers(context: &opentelemetry::Context) -> HashMap<String, String> {
+        let mut headers = HashMap::new();
+        TraceContextPropagator::new().inject_context(context, &mut headers);
+        headers
+    }
+
+    #[test]
+    fn traceparent_is_written_exactly_as_the_sdk_writes_it() {
+        for flags in [
+            TraceFlags::SAMPLED,
+            TraceFlags::NOT_SAMPLED,
+            TraceFlags::new(0xff),
+        ] {
+            let context = context_with(flags, TraceState::NONE);
+            let ours = TraceHeaders::of(&context).expect("a valid context has headers");
+            assert_eq!(
+                std::str::from_utf8(&ours.traceparent).ok(),
+                sdk_headers(&context).get("traceparent").map(String::as_str),
+                "flags {flags:?}"
+            );
+        }
+        assert_eq!(
+            TraceHeaders::of(&context_with(TraceFlags::SAMPLED, TraceState::NONE))
+                .map(|h| h.traceparent),
+            Some(b"00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01".to_vec())
+        );
+    }
+
+    #[test]
+    fn tracestate_is_sent_only_when_the_trace_has_one() {
+        let bare = TraceHeaders::of(&context_with(TraceFlags::SAMPLED, TraceState::NONE))
+            .expect("headers");
+        assert_eq!(bare.tracestate, None);
+
+        let state = TraceState::from_str("vendor=abc,other=1").expect("valid trace state");
+        let context = context_with(TraceFlags::SAMPLED, state);
+        let carried = TraceHeaders::of(&context).expect("headers");
+        assert_eq!(
+            carried.tracestate.as_deref(),
+            sdk_headers(&context).get("tracestate").map(String::as_str)
+        );
+        assert_eq!(carried.tracestate.as_deref(), Some("vendor=abc,other=1"));
+    }
+
+    #[test]
+    fn no_headers_without_a_valid_span_context() {
+        assert!(TraceHeaders::of(&opentelemetry::Context::new()).is_none());
+    }
+
+    #[test]
+    fn injected_amqp_headers_are_extracted_back_to_the_same_context() {
+        let context = context_with(
+            TraceFlags::SAMPLED,
+            TraceState::from_str("vendor=abc").expect("valid trace state"),
+        );
+        let trace = TraceHeaders::of(&context).expect("headers");
+        let mut headers = FieldTable::default();
+        headers.insert(
+            ShortString::from("traceparent"),
+            AMQPValue::LongString(LongString::from(trace.traceparent)),
+        );
+        if let Some(state) = trace.tracestate {
+            headers.insert(
+                ShortString::from("tracestate"),
+                AMQPValue::LongString(LongString::from(state.into_bytes())),
+            );
+        }
+        let extracted = TraceContextPropagator::new().extract(&AmqpExtractor(&headers));
+        let original = context.span().span_context().clone();
+        let span = extracted.span();
+        let back = span.span_context();
+        assert_eq!(back.trace_id(), original.trace_id());
+        assert_eq!(back.span_id(), original.span_id());
+        assert_eq!(back.trace_flags(), original.trace_flags());
+        assert_eq!(back.trace_state().header(), "vendor=abc");
+    }
 
     #[test]
     fn pseudonyms_are_stable_and_do_not_leak_the_input() {
