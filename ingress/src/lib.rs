@@ -200,7 +200,8 @@ async fn handle_authenticated(state: &AppState, body: &Bytes, span: &tracing::Sp
             parent: span,
             "publish",
             kind = event.kind.as_str(),
-            customer = %shared::telemetry::pseudonym(&event.customer),
+            // A `&str`, not `%`: the trace layer stores it as is, without formatting.
+            customer = shared::telemetry::pseudonym(&event.customer).as_str(),
         );
         async move {
             let confirmed = state
