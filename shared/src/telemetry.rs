@@ -221,6 +221,19 @@ impl TraceHeaders {
             tracestate: (!tracestate.is_empty()).then_some(tracestate),
         })
     }
+
+    fn write_amqp(self, headers: &mut FieldTable) {
+        headers.insert(
+            ShortString::from("traceparent"),
+            AMQPValue::LongString(LongString::from(self.traceparent)),
+        );
+        if let Some(state) = self.tracestate {
+            headers.insert(
+                ShortString::from("tracestate"),
+                AMQPValue::LongString(LongString::from(state.into_bytes())),
+            );
+        }
+    }
 }
 
 fn push_lower_hex(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -238,18 +251,8 @@ pub fn inject_amqp_headers(headers: &mut FieldTable) {
 
 /// Writes `span`'s context into AMQP headers, whether or not it is the current span.
 pub fn inject_amqp_headers_of(span: &tracing::Span, headers: &mut FieldTable) {
-    let Some(trace) = TraceHeaders::of(&span.context()) else {
-        return;
-    };
-    headers.insert(
-        ShortString::from("traceparent"),
-        AMQPValue::LongString(LongString::from(trace.traceparent)),
-    );
-    if let Some(state) = trace.tracestate {
-        headers.insert(
-            ShortString::from("tracestate"),
-            AMQPValue::LongString(LongString::from(state.into_bytes())),
-        );
+    if let Some(trace) = TraceHeaders::of(&span.context()) {
+        trace.write_amqp(headers);
     }
 }
 
@@ -350,18 +353,10 @@ mod tests {
             TraceFlags::SAMPLED,
             TraceState::from_str("vendor=abc").expect("valid trace state"),
         );
-        let trace = TraceHeaders::of(&context).expect("headers");
         let mut headers = FieldTable::default();
-        headers.insert(
-            ShortString::from("traceparent"),
-            AMQPValue::LongString(LongString::from(trace.traceparent)),
-        );
-        if let Some(state) = trace.tracestate {
-            headers.insert(
-                ShortString::from("tracestate"),
-                AMQPValue::LongString(LongString::from(state.into_bytes())),
-            );
-        }
+        TraceHeaders::of(&context)
+            .expect("headers")
+            .write_amqp(&mut headers);
         let extracted = TraceContextPropagator::new().extract(&AmqpExtractor(&headers));
         let original = context.span().span_context().clone();
         let span = extracted.span();
