@@ -4,8 +4,9 @@
 # seconds per delivery vary by 10% from run to run.
 #
 # Usage: ingress/bench/instructions.sh [INGRESS_BIN] [DELIVERIES]
-# Needs valgrind, python3, a RabbitMQ at AMQP_URL (default: local guest), and rabbitmqctl to
-# remove the run's queues afterwards.
+# Needs valgrind, python3 (to pick a free port), a built ingress-bench (it sends the
+# deliveries: the bodies and signatures of its own benchmark), a RabbitMQ at AMQP_URL (default:
+# local guest), and rabbitmqctl to remove the run's queues afterwards.
 #
 # Under valgrind the CPU's SHA extensions are hidden, so the sha2 crate runs its portable code:
 # SHA-256 (signature check, partition and channel choice, pseudonyms) counts several times what
@@ -14,6 +15,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "${1:-$here/../../target/release/ingress}")
+sender=$(realpath "$here/../../target/release/ingress-bench")
+[[ -x "$sender" ]] || { echo "$sender not found: cargo build --release -p ingress" >&2; exit 1; }
 deliveries=${2:-2000}
 warmup=300
 amqp_url=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
@@ -42,9 +45,9 @@ done
 curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "ingress did not become ready" >&2; exit 1; }
 
 # Warm up (connections, pools, lazily built state), then count only the measured deliveries.
-python3 "$here/webhooks.py" "$port" 0 "$warmup" 8 >/dev/null
+"$sender" --send-to "127.0.0.1:$port" --deliveries "$warmup" >/dev/null
 callgrind_control -z "$vg_pid" >/dev/null 2>&1
-python3 "$here/webhooks.py" "$port" "$warmup" "$deliveries" 8
+"$sender" --send-to "127.0.0.1:$port" --first "$warmup" --deliveries "$deliveries"
 callgrind_control -d "$vg_pid" >/dev/null 2>&1
 kill -TERM "$vg_pid"; wait "$vg_pid" || true
 vg_pid=

@@ -165,10 +165,7 @@ pub fn pseudonym(value: &str) -> String {
     };
     let mut mac = keyed.clone();
     mac.update(value.as_bytes());
-    let mut text = Vec::with_capacity(16);
-    push_lower_hex(&mut text, &mac.finalize().into_bytes()[..8]);
-    // Hex digits are ASCII.
-    String::from_utf8(text).unwrap_or_default()
+    hex::encode(&mac.finalize().into_bytes()[..8])
 }
 
 struct AmqpExtractor<'a>(&'a FieldTable);
@@ -196,7 +193,7 @@ impl Extractor for AmqpExtractor<'_> {
 /// bytes the broker stores and parses in every message for nothing. Extraction still goes
 /// through the SDK's propagator, which validates what it reads.
 struct TraceHeaders {
-    traceparent: Vec<u8>,
+    traceparent: [u8; 55],
     tracestate: Option<String>,
 }
 
@@ -208,13 +205,12 @@ impl TraceHeaders {
             return None;
         }
         let flags = span_context.trace_flags() & TraceFlags::SAMPLED;
-        let mut traceparent = Vec::with_capacity(55);
-        traceparent.extend_from_slice(b"00-");
-        push_lower_hex(&mut traceparent, &span_context.trace_id().to_bytes());
-        traceparent.push(b'-');
-        push_lower_hex(&mut traceparent, &span_context.span_id().to_bytes());
-        traceparent.push(b'-');
-        push_lower_hex(&mut traceparent, &[flags.to_u8()]);
+        // version-trace_id-span_id-flags: "00-" + 32 + "-" + 16 + "-" + 2 characters. The
+        // ranges match the ids' fixed sizes, so the encodings cannot fail.
+        let mut traceparent = *b"00-________________________________-________________-__";
+        hex::encode_to_slice(span_context.trace_id().to_bytes(), &mut traceparent[3..35]).ok()?;
+        hex::encode_to_slice(span_context.span_id().to_bytes(), &mut traceparent[36..52]).ok()?;
+        hex::encode_to_slice([flags.to_u8()], &mut traceparent[53..55]).ok()?;
         let tracestate = span_context.trace_state().header();
         Some(Self {
             traceparent,
@@ -225,7 +221,7 @@ impl TraceHeaders {
     fn write_amqp(self, headers: &mut FieldTable) {
         headers.insert(
             ShortString::from("traceparent"),
-            AMQPValue::LongString(LongString::from(self.traceparent)),
+            AMQPValue::LongString(LongString::from(self.traceparent.to_vec())),
         );
         if let Some(state) = self.tracestate {
             headers.insert(
@@ -233,14 +229,6 @@ impl TraceHeaders {
                 AMQPValue::LongString(LongString::from(state.into_bytes())),
             );
         }
-    }
-}
-
-fn push_lower_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)]);
-        out.push(DIGITS[usize::from(byte & 0x0f)]);
     }
 }
 
@@ -322,7 +310,7 @@ mod tests {
         assert_eq!(
             TraceHeaders::of(&context_with(TraceFlags::SAMPLED, TraceState::NONE))
                 .map(|h| h.traceparent),
-            Some(b"00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01".to_vec())
+            Some(*b"00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01")
         );
     }
 

@@ -54,6 +54,21 @@ struct Args {
     /// the bench is killed during the pause, `kill -CONT` the broker by hand.
     #[arg(long, default_value_t = 0)]
     pause_broker_ms: u64,
+    /// Instead of a benchmark: send `--deliveries` signed deliveries to an ingress already
+    /// listening at this address (started with `WHATSAPP_APP_SECRET=bench-secret`), the bodies
+    /// the benchmark sends, then exit, non-zero if any was not answered 200. For measuring an
+    /// ingress run under a profiler (`ingress/bench/instructions.sh`).
+    #[arg(long, requires = "deliveries")]
+    send_to: Option<std::net::SocketAddr>,
+    /// How many deliveries `--send-to` sends.
+    #[arg(long)]
+    deliveries: Option<u64>,
+    /// The number of the first delivery `--send-to` sends (each delivery has its own wamid).
+    #[arg(long, default_value_t = 0)]
+    first: u64,
+    /// Requests in flight for `--send-to`, each on its own keep-alive connection.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
 }
 
 fn parse_env_pair(pair: &str) -> Result<(String, String), String> {
@@ -162,6 +177,61 @@ async fn run_ingress_level(
         .collect();
     let (latencies, failed) = collect(tasks).await;
     LevelResult::from_samples(latencies, failed, started.elapsed())
+}
+
+/// Sends deliveries `first..first + count`, `concurrency` at a time, each lane on its own
+/// keep-alive connection.
+async fn send_deliveries(
+    addr: std::net::SocketAddr,
+    first: u64,
+    count: u64,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let lanes = concurrency.max(1) as u64;
+    let tasks: Vec<_> = (0..lanes)
+        .map(|lane| {
+            tokio::spawn(async move {
+                let mut failures = Vec::new();
+                let mut connection = None;
+                for n in (first + lane..first + count).step_by(lanes as usize) {
+                    let sender = match &mut connection {
+                        Some(sender) => sender,
+                        None => match connect(addr).await {
+                            Ok(sender) => connection.insert(sender),
+                            Err(error) => {
+                                failures.push(format!("delivery {n}: {error}"));
+                                continue;
+                            }
+                        },
+                    };
+                    match post_on_connection(sender, delivery(n)).await {
+                        Ok(true) => {}
+                        Ok(false) => failures.push(format!("delivery {n}: not answered 200")),
+                        Err(error) => {
+                            failures.push(format!("delivery {n}: {error}"));
+                            connection = None;
+                        }
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for task in tasks {
+        failures.extend(task.await?);
+    }
+    println!(
+        "sent {count} deliveries to {addr}, {} failed",
+        failures.len()
+    );
+    match failures.first() {
+        None => Ok(()),
+        Some(example) => bail!(
+            "{} deliveries failed, for example {example}",
+            failures.len()
+        ),
+    }
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
@@ -600,6 +670,9 @@ impl Drop for ChildGuard {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let (Some(addr), Some(deliveries)) = (args.send_to, args.deliveries) {
+        return send_deliveries(addr, args.first, deliveries, args.concurrency).await;
+    }
     let namespace = format!("bench.ingress.{}.", std::process::id());
     let topology = Topology::new(&namespace, args.partitions);
     let measured = measure(&args, &namespace, &topology).await;
