@@ -5,6 +5,7 @@
 
 pub mod broker_wal;
 pub mod connections;
+pub mod host_watch;
 pub mod metrics;
 pub mod signature;
 pub mod split;

@@ -4,7 +4,8 @@
 //! single-message deliveries at rising concurrency, and reports acknowledged deliveries per
 //! second with p50/p99/p99.9 latency. In the same run, against the same broker, it publishes the
 //! same envelopes straight through lapin with publisher confirms at the same concurrency: the
-//! ceiling ingress is measured against. Finally it runs at half the saturation rate (open loop)
+//! ceiling ingress is measured against. The two sides alternate in one-second rounds, so both
+//! see the broker and the host in the same state. Finally it runs at half the saturation rate (open loop)
 //! for the latency target, and reports ingress's resident memory.
 
 use std::process::{Child, Command, Stdio};
@@ -16,10 +17,21 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use hyper_util::rt::TokioIo;
 use ingress::broker_wal::WalWatch;
+use ingress::host_watch::HostWatch;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueuePurgeOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Connection, ConnectionProperties};
+use lapin::{Channel, Connection, ConnectionProperties};
+use probes::{BrokerCanary, LateWakeUps, SURROUNDINGS_LEGEND, Surroundings};
 use shared::amqp::{EnvelopeMessage, Topology, message_properties};
+
+mod probes;
+
+/// How often the open-loop phase's probes sample: fine enough to place a 100 ms stall.
+const PROBE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// A second of the open loop with a request this slow is shown again slice by slice.
+const STALL_MS: f64 = 50.0;
+const STALL_SLICE: Duration = Duration::from_millis(100);
 
 #[derive(Parser)]
 #[command(about = "Ingress throughput and latency versus raw broker publish-confirm throughput")]
@@ -27,9 +39,14 @@ struct Args {
     /// Concurrency levels (requests in flight).
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,64,128")]
     levels: Vec<usize>,
-    /// Seconds per level.
+    /// Seconds per level for each side (ingress, raw).
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Each level alternates ingress and raw publishing in rounds this long, so a broker
+    /// pause (a WAL write-out) or a change in the host's speed falls on both sides alike
+    /// instead of on whichever ran in that second. Equal to `--seconds` for one round each.
+    #[arg(long, default_value_t = 1)]
+    round_seconds: u64,
     #[arg(long, default_value_t = 16)]
     partitions: u16,
     #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
@@ -129,25 +146,26 @@ async fn collect(tasks: Vec<tokio::task::JoinHandle<(Vec<u64>, u64)>>) -> (Vec<u
     (latencies, failed)
 }
 
-/// Closed loop: `concurrency` requests always in flight, each slot on its own keep-alive
-/// HTTP/1.1 connection driven through hyper's connection API. The pooled reqwest client used
-/// before cost about 40 µs of CPU per request against about 22 µs here, and on two shared
-/// cores the generator's CPU is taken from ingress and the broker; WhatsApp's side of the wire
-/// costs us nothing in production.
-async fn run_ingress_level(
+/// Closed loop: one request always in flight per lane, each lane on its own keep-alive
+/// HTTP/1.1 connection driven through hyper's connection API, kept open from one round to the
+/// next as a webhook sender keeps its connections. The pooled reqwest client used before cost
+/// about 40 µs of CPU per request against about 22 µs here, and on two shared cores the
+/// generator's CPU is taken from ingress and the broker; WhatsApp's side of the wire costs us
+/// nothing in production.
+async fn run_ingress_round(
     addr: std::net::SocketAddr,
-    concurrency: usize,
-    seconds: u64,
+    lanes: &mut Vec<Option<Sender>>,
+    length: Duration,
     counter: &Arc<AtomicU64>,
-) -> LevelResult {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+) -> Round {
+    let deadline = Instant::now() + length;
     let started = Instant::now();
-    let tasks = (0..concurrency)
-        .map(|_| {
+    let tasks: Vec<_> = lanes
+        .drain(..)
+        .map(|mut connection| {
             let counter = counter.clone();
             tokio::spawn(async move {
                 let (mut latencies, mut failed) = (Vec::new(), 0u64);
-                let mut connection = None;
                 while Instant::now() < deadline {
                     let sender = match &mut connection {
                         Some(sender) => sender,
@@ -171,12 +189,63 @@ async fn run_ingress_level(
                         }
                     }
                 }
-                (latencies, failed)
+                (latencies, failed, connection)
             })
         })
         .collect();
-    let (latencies, failed) = collect(tasks).await;
-    LevelResult::from_samples(latencies, failed, started.elapsed())
+    let mut round = Round::default();
+    for task in tasks {
+        match task.await {
+            Ok((latencies, failed, connection)) => {
+                round.latencies_us.extend(latencies);
+                round.failed += failed;
+                lanes.push(connection);
+            }
+            // The lane's connection went with its task; the next round opens a new one.
+            Err(_) => {
+                round.failed += 1;
+                lanes.push(None);
+            }
+        }
+    }
+    round.elapsed = started.elapsed();
+    round
+}
+
+/// What one side did in one round of a level.
+#[derive(Default)]
+struct Round {
+    latencies_us: Vec<u64>,
+    failed: u64,
+    elapsed: Duration,
+}
+
+/// One side's rounds of a level, pooled.
+#[derive(Default)]
+struct Rounds {
+    latencies_us: Vec<u64>,
+    failed: u64,
+    elapsed: Duration,
+    /// CPU seconds of (ingress, broker, generator) while this side ran.
+    cpu: [f64; 3],
+}
+
+impl Rounds {
+    fn add(&mut self, round: Round, cpu: [f64; 3]) {
+        self.latencies_us.extend(round.latencies_us);
+        self.failed += round.failed;
+        self.elapsed += round.elapsed;
+        for (total, spent) in self.cpu.iter_mut().zip(cpu) {
+            *total += spent;
+        }
+    }
+
+    fn result(self) -> ([f64; 3], LevelResult) {
+        (
+            self.cpu,
+            LevelResult::from_samples(self.latencies_us, self.failed, self.elapsed),
+        )
+    }
 }
 
 /// Sends deliveries `first..first + count`, `concurrency` at a time, each lane on its own
@@ -341,14 +410,14 @@ impl ConnectionPool {
 }
 
 /// Open loop at a fixed rate: latency as WhatsApp sees it, not hidden by the generator
-/// waiting on itself. Also returns one line per second of the phase, by when each request was
-/// sent, so that a phase that falls behind shows when it started and how it recovered.
+/// waiting on itself. Returns every request's outcome, so that a phase that falls behind can
+/// be shown second by second: when it started and how it recovered.
 async fn run_ingress_fixed_rate(
     addr: std::net::SocketAddr,
     rate: f64,
     seconds: u64,
     counter: &Arc<AtomicU64>,
-) -> (LevelResult, Vec<SecondOfLoad>) {
+) -> OpenLoop {
     let pool = Arc::new(ConnectionPool::new(addr));
     // A new client has no connections: without this, the first second would measure
     // connections being opened under load, not ingress. WhatsApp keeps its connections open.
@@ -377,62 +446,51 @@ async fn run_ingress_fixed_rate(
                 .unwrap_or((started.elapsed(), Duration::ZERO, false)),
         );
     }
-    let elapsed = started.elapsed();
-    let timeline = SecondOfLoad::timeline(&outcomes);
-    let latencies = outcomes
-        .iter()
-        .filter(|(_, _, ok)| *ok)
-        .map(|(_, latency, _)| latency.as_micros() as u64)
-        .collect();
-    let failed = outcomes.iter().filter(|(_, _, ok)| !*ok).count() as u64;
-    (
-        LevelResult::from_samples(latencies, failed, elapsed),
-        timeline,
-    )
-}
-
-/// The requests sent during one second of an open-loop phase.
-struct SecondOfLoad {
-    second: usize,
-    requests: LevelResult,
-}
-
-impl SecondOfLoad {
-    /// Groups (sent at, latency, ok) by the second the request was sent in.
-    fn timeline(outcomes: &[(Duration, Duration, bool)]) -> Vec<SecondOfLoad> {
-        let mut by_second: Vec<(Vec<u64>, u64)> = Vec::new();
-        for &(sent_at, latency, ok) in outcomes {
-            let second = sent_at.as_secs() as usize;
-            if by_second.len() <= second {
-                by_second.resize_with(second + 1, Default::default);
-            }
-            if ok {
-                by_second[second].0.push(latency.as_micros() as u64);
-            } else {
-                by_second[second].1 += 1;
-            }
-        }
-        by_second
-            .into_iter()
-            .enumerate()
-            .map(|(second, (latencies, failed))| SecondOfLoad {
-                second,
-                requests: LevelResult::from_samples(latencies, failed, Duration::from_secs(1)),
-            })
-            .collect()
+    OpenLoop {
+        started,
+        elapsed: started.elapsed(),
+        outcomes,
     }
 }
 
-/// The ceiling: the same envelopes published straight through lapin, shaped like ingress's
-/// publisher (4 confirm channels round-robin, mandatory, persistent, the same properties and
-/// headers), same concurrency.
-async fn run_raw_level(
-    connection: &Connection,
-    topology: &Topology,
-    concurrency: usize,
-    seconds: u64,
-    counter: &Arc<AtomicU64>,
-) -> anyhow::Result<LevelResult> {
+/// One open-loop phase: each request's (sent at, from the start; latency; answered 200).
+struct OpenLoop {
+    started: Instant,
+    elapsed: Duration,
+    outcomes: Vec<(Duration, Duration, bool)>,
+}
+
+impl OpenLoop {
+    fn result(&self) -> LevelResult {
+        self.slice(Duration::ZERO, Duration::MAX, self.elapsed)
+    }
+
+    /// The requests sent within `from..to` of the start, with their rate over `over`.
+    fn slice(&self, from: Duration, to: Duration, over: Duration) -> LevelResult {
+        let sent_inside = self
+            .outcomes
+            .iter()
+            .filter(|(sent_at, _, _)| (from..to).contains(sent_at));
+        let (mut latencies, mut failed) = (Vec::new(), 0);
+        for &(_, latency, ok) in sent_inside {
+            if ok {
+                latencies.push(latency.as_micros() as u64);
+            } else {
+                failed += 1;
+            }
+        }
+        LevelResult::from_samples(latencies, failed, over)
+    }
+
+    /// Consecutive slices of `width` covering the phase.
+    fn slices(&self, width: Duration) -> impl Iterator<Item = (Duration, LevelResult)> + '_ {
+        let count = self.elapsed.as_micros().div_ceil(width.as_micros().max(1)) as u32;
+        (0..count).map(move |n| (width * n, self.slice(width * n, width * (n + 1), width)))
+    }
+}
+
+/// The ceiling's publisher: shaped like ingress's (4 confirm channels round-robin).
+async fn open_confirm_channels(connection: &Connection) -> anyhow::Result<Arc<Vec<Channel>>> {
     let mut channels = Vec::new();
     for _ in 0..4 {
         let channel = connection.create_channel().await?;
@@ -441,8 +499,19 @@ async fn run_raw_level(
             .await?;
         channels.push(channel);
     }
-    let channels = Arc::new(channels);
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    Ok(Arc::new(channels))
+}
+
+/// The ceiling: the same envelopes published straight through lapin, as ingress's publisher
+/// does (mandatory, persistent, the same properties and headers), same concurrency.
+async fn run_raw_round(
+    channels: &Arc<Vec<Channel>>,
+    topology: &Topology,
+    concurrency: usize,
+    length: Duration,
+    counter: &Arc<AtomicU64>,
+) -> Round {
+    let deadline = Instant::now() + length;
     let started = Instant::now();
     let tasks = (0..concurrency)
         .map(|worker| {
@@ -497,15 +566,12 @@ async fn run_raw_level(
             })
         })
         .collect();
-    let (latencies, failed) = collect(tasks).await;
-    for channel in channels.iter() {
-        let _ = channel.close(200, "done".into()).await;
-    }
-    Ok(LevelResult::from_samples(
-        latencies,
+    let (latencies_us, failed) = collect(tasks).await;
+    Round {
+        latencies_us,
         failed,
-        started.elapsed(),
-    ))
+        elapsed: started.elapsed(),
+    }
 }
 
 /// The trace context ingress injects into every message, so the raw path carries the same
@@ -655,6 +721,11 @@ fn memory_kib(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
+/// The open-loop probe's quorum queue, beside the bench's partitions.
+fn canary_queue(namespace: &str) -> String {
+    format!("{namespace}canary")
+}
+
 /// Stops the ingress child however the benchmark ends.
 struct ChildGuard(Child);
 
@@ -682,6 +753,12 @@ async fn main() -> anyhow::Result<()> {
             Connection::connect(&args.amqp_url, ConnectionProperties::default()).await?;
         let channel = connection.create_channel().await?;
         topology.delete(&channel).await?;
+        channel
+            .queue_delete(
+                canary_queue(&namespace).as_str().into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await?;
         connection.close(200, "bench done".into()).await?;
         Ok::<(), anyhow::Error>(())
     }
@@ -781,31 +858,45 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
     let spent = |a: [f64; 3], b: [f64; 3]| [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
     let (mut best_ingress, mut best_raw) = (0f64, 0f64);
     let mut cpu_lines = Vec::new();
+    let round_length = Duration::from_secs(args.round_seconds.clamp(1, args.seconds.max(1)));
+    let rounds = args.seconds.max(1).div_ceil(round_length.as_secs()) as usize;
     for &level in &args.levels {
-        let before = meter.snapshot();
-        let ingress_started = Instant::now();
-        let ingress = run_ingress_level(ingress_addr, level, args.seconds, &counter).await;
-        let during_ingress = meter.snapshot();
-        let wal_during_ingress = wal_note(ingress_started, Instant::now());
-        purge(&connection, topology).await?;
-        let before_raw = meter.snapshot();
-        let raw_started = Instant::now();
-        let raw = run_raw_level(&connection, topology, level, args.seconds, &counter).await?;
-        let during_raw = meter.snapshot();
-        let wal_during_raw = wal_note(raw_started, Instant::now());
-        purge(&connection, topology).await?;
-        let (i, r) = (spent(before, during_ingress), spent(before_raw, during_raw));
-        let delivered = ingress.rate * args.seconds as f64;
+        let level_started = Instant::now();
+        let mut lanes: Vec<Option<Sender>> = (0..level).map(|_| None).collect();
+        let channels = open_confirm_channels(&connection).await?;
+        let (mut ingress_rounds, mut raw_rounds) = (Rounds::default(), Rounds::default());
+        for round in 0..rounds {
+            // Alternating which side goes first cancels what the first of a pair leaves the
+            // second (queue depth, a broker still busy with the last round).
+            for ingress_turn in [round % 2 == 0, round % 2 == 1] {
+                let before = meter.snapshot();
+                if ingress_turn {
+                    let done =
+                        run_ingress_round(ingress_addr, &mut lanes, round_length, &counter).await;
+                    ingress_rounds.add(done, spent(before, meter.snapshot()));
+                } else {
+                    let done =
+                        run_raw_round(&channels, topology, level, round_length, &counter).await;
+                    raw_rounds.add(done, spent(before, meter.snapshot()));
+                }
+                purge(&connection, topology).await?;
+            }
+        }
+        for channel in channels.iter() {
+            let _ = channel.close(200, "level done".into()).await;
+        }
+        let wal_during_level = wal_note(level_started, Instant::now());
+        let ((i, ingress), (r, raw)) = (ingress_rounds.result(), raw_rounds.result());
+        let delivered = ingress.latencies_us.len() as f64;
         cpu_lines.push(format!(
-            "{level:>6} | ingress phase: ingress {:.1}s broker {:.1}s generator {:.1}s ({:.0} µs of ingress CPU per delivery){} | raw phase: broker {:.1}s generator {:.1}s{}",
+            "{level:>6} | ingress: ingress {:.1}s broker {:.1}s generator {:.1}s ({:.0} µs of ingress CPU per delivery) | raw: broker {:.1}s generator {:.1}s{}",
             i[0],
             i[1],
             i[2],
             1e6 * i[0] / delivered.max(1.0),
-            wal_during_ingress,
             r[1],
             r[2],
-            wal_during_raw,
+            wal_during_level,
         ));
         best_ingress = best_ingress.max(ingress.rate);
         best_raw = best_raw.max(raw.rate);
@@ -827,8 +918,9 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
         );
     }
     println!(
-        "CPU seconds per phase ({} s each; 2 cores = {} CPU-seconds available):",
+        "CPU seconds per side ({} s each, in {rounds} rounds of {} s alternating with the other side; 2 cores = {} CPU-seconds available):",
         args.seconds,
+        round_length.as_secs(),
         2 * args.seconds
     );
     for line in &cpu_lines {
@@ -862,6 +954,12 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
             );
         }
     }
+    // Started before the phase's clock, so each has samples from its first instant; the
+    // canary's queue is the bench's own and goes with it.
+    let watched: Vec<u32> = std::iter::once(pid).chain(meter.broker).collect();
+    let host = HostWatch::start(&watched, PROBE_INTERVAL);
+    let canary = BrokerCanary::start(&connection, &canary_queue(namespace), PROBE_INTERVAL).await?;
+    let generator = LateWakeUps::start(PROBE_INTERVAL);
     let open_loop_started = Instant::now();
     let before_open_loop = meter.snapshot();
     let pause = match (args.pause_broker_ms, meter.broker) {
@@ -875,8 +973,7 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
         })),
         (_, None) => bail!("--pause-broker-ms: no beam.smp process found to pause"),
     };
-    let (fixed, timeline) =
-        run_ingress_fixed_rate(ingress_addr, half, args.seconds, &counter).await;
+    let open_loop = run_ingress_fixed_rate(ingress_addr, half, args.seconds, &counter).await;
     if let Some(pause) = pause {
         pause.await??;
         println!(
@@ -887,7 +984,14 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
     let cpu = spent(before_open_loop, meter.snapshot());
     // A rollover late in the previous phase shows here as the old WAL being finished.
     let wal_during_open_loop = wal_note(open_loop_started, Instant::now());
-    purge(&connection, topology).await?;
+    let surroundings = Surroundings {
+        host: &host,
+        canary: &canary.confirms,
+        generator: &generator.late,
+        started: open_loop.started,
+    };
+    let context = |from: Duration, to: Duration| surroundings.line(from, to);
+    let fixed = open_loop.result();
     println!(
         "at half saturation ({half:.0}/s, open loop): achieved {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, failed {}",
         fixed.rate,
@@ -900,17 +1004,72 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
         "open loop by second sent (CPU: ingress {:.1}s broker {:.1}s generator {:.1}s){}:",
         cpu[0], cpu[1], cpu[2], wal_during_open_loop,
     );
-    for second in &timeline {
+    println!("{SURROUNDINGS_LEGEND}");
+    if !ingress::host_watch::pressure_available() {
+        println!("  (this kernel offers no /proc/pressure: the psi columns read 0)");
+    }
+    let mut stalled_seconds = Vec::new();
+    let (mut broker_stalled, mut outside_broker_stalls) = (Vec::new(), Vec::new());
+    for (from, second) in open_loop.slices(Duration::from_secs(1)) {
+        let to = from + Duration::from_secs(1);
         println!(
-            "  {:>3}s | acked {:>6} failed {:>4} | p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms",
-            second.second,
-            second.requests.latencies_us.len(),
-            second.requests.failed,
-            second.requests.percentile_ms(0.50),
-            second.requests.percentile_ms(0.99),
-            second.requests.percentile_ms(1.0),
+            "  {:>5.1}s | acked {:>6} failed {:>4} | p50 {:>7.2} p99 {:>7.2} max {:>7.2} ms | {}",
+            from.as_secs_f64(),
+            second.latencies_us.len(),
+            second.failed,
+            second.percentile_ms(0.50),
+            second.percentile_ms(0.99),
+            second.percentile_ms(1.0),
+            context(from, to),
+        );
+        if second.percentile_ms(1.0) >= STALL_MS {
+            stalled_seconds.push(from);
+        }
+        let canary_worst = canary
+            .confirms
+            .worst_between(open_loop.started + from, open_loop.started + to);
+        if canary_worst.is_some_and(|worst| worst.as_secs_f64() * 1000.0 >= STALL_MS) {
+            broker_stalled.push(format!("{:.0}", from.as_secs_f64()));
+        } else {
+            outside_broker_stalls.extend_from_slice(&second.latencies_us);
+        }
+    }
+    // The headline p99 above stays the target's figure; this one says how much of it was
+    // ingress's own when the broker stalled with no ingress in the path.
+    if broker_stalled.is_empty() {
+        println!("the broker's own confirms (canary) stayed under {STALL_MS} ms in every second");
+    } else {
+        let others = LevelResult::from_samples(outside_broker_stalls, 0, Duration::from_secs(1));
+        println!(
+            "the broker's own confirms (canary) took {STALL_MS} ms or more in second(s) {}; p99 over the other seconds: {:.2} ms",
+            broker_stalled.join(", "),
+            others.percentile_ms(0.99),
         );
     }
+    for from in stalled_seconds {
+        println!(
+            "second {:.0} had a request over {STALL_MS} ms; by {} ms sent:",
+            from.as_secs_f64(),
+            STALL_SLICE.as_millis()
+        );
+        for (offset, slice) in open_loop.slices(STALL_SLICE) {
+            if offset < from || offset >= from + Duration::from_secs(1) {
+                continue;
+            }
+            println!(
+                "  {:>5.1}s | acked {:>6} failed {:>4} | p50 {:>7.2} p99 {:>7.2} max {:>7.2} ms | {}",
+                offset.as_secs_f64(),
+                slice.latencies_us.len(),
+                slice.failed,
+                slice.percentile_ms(0.50),
+                slice.percentile_ms(0.99),
+                slice.percentile_ms(1.0),
+                context(offset, offset + STALL_SLICE),
+            );
+        }
+    }
+    drop((generator, canary, host));
+    purge(&connection, topology).await?;
     println!(
         "ingress memory: resident {} KiB at the end, peak {} KiB",
         memory_kib(pid, "VmRSS:").unwrap_or(0),
@@ -922,7 +1081,45 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
 
 #[cfg(test)]
 mod tests {
-    use super::parse_env_pair;
+    use super::{OpenLoop, parse_env_pair};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn an_open_loop_slices_its_requests_by_when_they_were_sent() {
+        let ms = Duration::from_millis;
+        let open_loop = OpenLoop {
+            started: Instant::now(),
+            elapsed: ms(1500),
+            outcomes: vec![
+                (ms(50), ms(3), true),
+                (ms(150), ms(90), true),
+                (ms(999), ms(1), false),
+                // Sent in the second second, answered long after it ended.
+                (ms(1200), ms(4000), true),
+            ],
+        };
+        let seconds: Vec<_> = open_loop.slices(Duration::from_secs(1)).collect();
+        assert_eq!(
+            seconds.len(),
+            2,
+            "a part-second at the end is a slice of its own"
+        );
+        let (from, first) = &seconds[0];
+        assert_eq!(*from, Duration::ZERO);
+        assert_eq!(first.latencies_us, vec![3_000, 90_000]);
+        assert_eq!(first.failed, 1);
+        assert_eq!(first.percentile_ms(1.0), 90.0);
+        let (from, second) = &seconds[1];
+        assert_eq!(*from, Duration::from_secs(1));
+        assert_eq!(second.latencies_us, vec![4_000_000]);
+        let tenths: Vec<_> = open_loop.slices(ms(100)).collect();
+        assert_eq!(tenths.len(), 15);
+        assert_eq!(tenths[1].1.latencies_us, vec![90_000]);
+        assert!(tenths[5].1.latencies_us.is_empty());
+        let whole = open_loop.result();
+        assert_eq!((whole.latencies_us.len(), whole.failed), (3, 1));
+        assert!((whole.rate - 2.0).abs() < 1e-9, "3 acked over 1.5 s");
+    }
 
     #[test]
     fn ingress_env_takes_name_equals_value_and_refuses_anything_else() {

@@ -1,0 +1,305 @@
+//! What the host did, sampled every few milliseconds, for telling a latency stall's cause from
+//! a benchmark or a load run: time the hypervisor took from this VM (steal), time runnable
+//! tasks waited for a CPU or for I/O (Linux pressure stall information), how long named
+//! processes sat runnable but not running, and how late a plain sleeping thread woke up. A
+//! stall that shows in ingress's latency but in none of these is ingress's own; one that shows
+//! as steal is the VM's. Nothing in the fleet itself reads this.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Cumulative counters read at one instant. Each is a running total since boot (or since the
+/// process started), so any two samples give what happened between them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Counters {
+    /// Time the hypervisor ran something else while this VM wanted the CPU.
+    pub steal: Duration,
+    /// Time at least one runnable task waited for a CPU (`/proc/pressure/cpu`, "some").
+    pub cpu_some: Duration,
+    /// Time at least one task waited on I/O (`/proc/pressure/io`, "some").
+    pub io_some: Duration,
+    /// Time every non-idle task waited on I/O at once (`/proc/pressure/io`, "full").
+    pub io_full: Duration,
+    /// Per watched process, the time its threads spent runnable but not running.
+    pub runqueue_wait: [Duration; MAX_PROCESSES],
+}
+
+/// Processes a watch can follow (ingress and the broker in the bench).
+pub const MAX_PROCESSES: usize = 2;
+
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    at: Instant,
+    counters: Counters,
+    /// How much later than asked the sampling thread woke for this sample.
+    late: Duration,
+}
+
+/// What happened between two instants.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Window {
+    pub counters: Counters,
+    /// The latest wake-up of the sampling thread in the window: a thread doing nothing but
+    /// sleeping that woke this late was not given a CPU.
+    pub worst_wake_up: Duration,
+}
+
+/// Samples the host on its own thread, so a stalled async runtime in the caller does not stop
+/// the record.
+pub struct HostWatch {
+    samples: Arc<Mutex<Vec<Sample>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HostWatch {
+    /// Starts sampling every `every`, following up to `MAX_PROCESSES` processes (more are
+    /// ignored). Counters the host does not offer read as zero.
+    pub fn start(pids: &[u32], every: Duration) -> HostWatch {
+        let mut watched = [None; MAX_PROCESSES];
+        for (slot, pid) in watched.iter_mut().zip(pids) {
+            *slot = Some(*pid);
+        }
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (recorded, stopping) = (Arc::clone(&samples), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let mut late = Duration::ZERO;
+            while !stopping.load(Ordering::Relaxed) {
+                let sample = Sample {
+                    at: Instant::now(),
+                    counters: read_counters(&watched),
+                    late,
+                };
+                if let Ok(mut samples) = recorded.lock() {
+                    samples.push(sample);
+                }
+                let asleep = Instant::now();
+                std::thread::sleep(every);
+                late = asleep.elapsed().saturating_sub(every);
+            }
+        });
+        HostWatch {
+            samples,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// What happened from `start` to `end`, from the samples nearest inside them; None until
+    /// two samples fall in the window.
+    pub fn between(&self, start: Instant, end: Instant) -> Option<Window> {
+        let samples = match self.samples.lock() {
+            Ok(samples) => samples,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        window(&samples, start, end)
+    }
+}
+
+impl Drop for HostWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn window(samples: &[Sample], start: Instant, end: Instant) -> Option<Window> {
+    let inside: Vec<&Sample> = samples
+        .iter()
+        .filter(|sample| (start..=end).contains(&sample.at))
+        .collect();
+    let (first, last) = (inside.first()?, inside.last()?);
+    if first.at == last.at {
+        return None;
+    }
+    let (a, b) = (first.counters, last.counters);
+    let mut runqueue_wait = [Duration::ZERO; MAX_PROCESSES];
+    for (wait, (before, after)) in runqueue_wait
+        .iter_mut()
+        .zip(a.runqueue_wait.iter().zip(b.runqueue_wait))
+    {
+        // Threads that exit between samples take their totals with them.
+        *wait = after.saturating_sub(*before);
+    }
+    Some(Window {
+        counters: Counters {
+            steal: b.steal.saturating_sub(a.steal),
+            cpu_some: b.cpu_some.saturating_sub(a.cpu_some),
+            io_some: b.io_some.saturating_sub(a.io_some),
+            io_full: b.io_full.saturating_sub(a.io_full),
+            runqueue_wait,
+        },
+        // The first sample's lateness happened before the window.
+        worst_wake_up: inside[1..]
+            .iter()
+            .map(|sample| sample.late)
+            .max()
+            .unwrap_or_default(),
+    })
+}
+
+fn read_counters(pids: &[Option<u32>; MAX_PROCESSES]) -> Counters {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpu_pressure = read("/proc/pressure/cpu");
+    let io_pressure = read("/proc/pressure/io");
+    let mut runqueue_wait = [Duration::ZERO; MAX_PROCESSES];
+    for (wait, pid) in runqueue_wait.iter_mut().zip(pids) {
+        if let Some(pid) = pid {
+            *wait = process_runqueue_wait(*pid);
+        }
+    }
+    Counters {
+        steal: steal(&read("/proc/stat")).unwrap_or_default(),
+        cpu_some: pressure_total(&cpu_pressure, "some").unwrap_or_default(),
+        io_some: pressure_total(&io_pressure, "some").unwrap_or_default(),
+        io_full: pressure_total(&io_pressure, "full").unwrap_or_default(),
+        runqueue_wait,
+    }
+}
+
+/// Linux counts `/proc/stat` times in USER_HZ ticks, which is 100 per second.
+const TICK: Duration = Duration::from_millis(10);
+
+/// The steal time in `/proc/stat`'s aggregate `cpu` line (its eighth value).
+fn steal(proc_stat: &str) -> Option<Duration> {
+    let line = proc_stat.lines().find(|line| line.starts_with("cpu "))?;
+    let ticks: u32 = line.split_whitespace().nth(8)?.parse().ok()?;
+    Some(TICK * ticks)
+}
+
+/// The `total=` microseconds of the "some" or "full" line of a `/proc/pressure/*` file.
+fn pressure_total(pressure: &str, kind: &str) -> Option<Duration> {
+    let line = pressure
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(kind))?;
+    let total = line
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("total="))?;
+    Some(Duration::from_micros(total.parse().ok()?))
+}
+
+/// The summed runqueue wait of a process's threads: `/proc/PID/task/*/schedstat` holds
+/// (time on CPU, time waiting to run, timeslices), in nanoseconds.
+fn process_runqueue_wait(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    tasks
+        .filter_map(|task| task.ok())
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|schedstat| schedstat_wait(&schedstat))
+        .sum()
+}
+
+fn schedstat_wait(schedstat: &str) -> Option<Duration> {
+    let waited: u64 = schedstat.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_nanos(waited))
+}
+
+/// True when this host offers the pressure files (Linux 4.20 and later, unless disabled).
+pub fn pressure_available() -> bool {
+    Path::new("/proc/pressure/cpu").exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_steal_from_the_aggregate_cpu_line_only() {
+        let stat = "cpu  5825 0 3064 14217 473 0 114 626 0 0\n\
+                    cpu0 2900 0 1500 7000 200 0 50 313 0 0\n\
+                    intr 1 2 3\n";
+        assert_eq!(steal(stat), Some(Duration::from_millis(6260)));
+        assert_eq!(steal("cpu0 1 2 3 4 5 6 7 8 9 10\n"), None);
+        assert_eq!(
+            steal("cpu  1 2 3\n"),
+            None,
+            "a kernel without a steal column"
+        );
+    }
+
+    #[test]
+    fn reads_the_some_and_full_totals_of_a_pressure_file() {
+        let io = "some avg10=1.94 avg60=2.23 avg300=1.02 total=4256188\n\
+                  full avg10=1.82 avg60=1.96 avg300=0.90 total=3776284\n";
+        assert_eq!(
+            pressure_total(io, "some"),
+            Some(Duration::from_micros(4_256_188))
+        );
+        assert_eq!(
+            pressure_total(io, "full"),
+            Some(Duration::from_micros(3_776_284))
+        );
+        assert_eq!(pressure_total("", "some"), None);
+        assert_eq!(
+            pressure_total("some avg10=0.00 total=x\n", "some"),
+            None,
+            "a malformed total is no reading, not zero"
+        );
+    }
+
+    #[test]
+    fn reads_the_wait_column_of_schedstat() {
+        assert_eq!(
+            schedstat_wait("36973857 11316725 27\n"),
+            Some(Duration::from_nanos(11_316_725))
+        );
+        assert_eq!(schedstat_wait("36973857\n"), None);
+    }
+
+    fn sample(at: Instant, steal_ms: u64, wait_ms: u64, late_ms: u64) -> Sample {
+        Sample {
+            at,
+            counters: Counters {
+                steal: Duration::from_millis(steal_ms),
+                runqueue_wait: [Duration::from_millis(wait_ms), Duration::ZERO],
+                ..Counters::default()
+            },
+            late: Duration::from_millis(late_ms),
+        }
+    }
+
+    #[test]
+    fn a_window_is_the_difference_between_its_first_and_last_sample_inside() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let samples = [
+            sample(at(0), 100, 5, 40),
+            sample(at(10), 110, 6, 1),
+            sample(at(20), 150, 9, 30),
+            sample(at(30), 150, 5, 2),
+            sample(at(40), 170, 8, 90),
+        ];
+        let window = super::window(&samples, at(5), at(35)).expect("three samples inside");
+        assert_eq!(window.counters.steal, Duration::from_millis(40));
+        // The wait at 30 ms is lower than at 10 ms: a thread exited; no negative time.
+        assert_eq!(window.counters.runqueue_wait[0], Duration::ZERO);
+        // The 40 ms lateness of the sample at 0 and the 90 ms at 40 are outside the window;
+        // so is the first sample's own (it happened before the window's first reading).
+        assert_eq!(window.worst_wake_up, Duration::from_millis(30));
+        assert_eq!(super::window(&samples, at(11), at(19)), None);
+        assert_eq!(super::window(&samples, at(9), at(11)), None, "one sample");
+    }
+
+    #[test]
+    fn the_watch_samples_this_process_until_dropped() {
+        let started = Instant::now();
+        let watch = HostWatch::start(&[std::process::id()], Duration::from_millis(5));
+        // Spin so this process has threads and CPU time to read.
+        while started.elapsed() < Duration::from_millis(100) {
+            std::hint::spin_loop();
+        }
+        let window = watch
+            .between(started, Instant::now())
+            .expect("samples within 100 ms at 5 ms intervals");
+        // Each counter is a difference of totals that never decrease for a live process.
+        assert!(window.worst_wake_up < Duration::from_secs(1), "{window:?}");
+        drop(watch);
+    }
+}
