@@ -21,13 +21,17 @@ use ingress::host_watch::HostWatch;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueuePurgeOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties};
-use probes::{BrokerCanary, LateWakeUps, SURROUNDINGS_LEGEND, Surroundings};
+use probes::{BrokerCanary, HandlerTimes, LateWakeUps, SURROUNDINGS_LEGEND, Surroundings};
 use shared::amqp::{EnvelopeMessage, Topology, message_properties};
 
 mod probes;
 
 /// How often the open-loop phase's probes sample: fine enough to place a 100 ms stall.
 const PROBE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Ingress's metrics are scraped less often than the host is sampled: each scrape costs ingress
+/// an encoding of its registry.
+const HANDLER_SCRAPE_INTERVAL: Duration = Duration::from_millis(25);
 
 /// A second of the open loop with a request this slow is shown again slice by slice.
 const STALL_MS: f64 = 50.0;
@@ -960,6 +964,7 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
     let host = HostWatch::start(&watched, PROBE_INTERVAL);
     let canary = BrokerCanary::start(&connection, &canary_queue(namespace), PROBE_INTERVAL).await?;
     let generator = LateWakeUps::start(PROBE_INTERVAL);
+    let handler = HandlerTimes::start(format!("{base}/metrics"), HANDLER_SCRAPE_INTERVAL);
     let open_loop_started = Instant::now();
     let before_open_loop = meter.snapshot();
     let pause = match (args.pause_broker_ms, meter.broker) {
@@ -988,6 +993,7 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
         host: &host,
         canary: &canary.confirms,
         generator: &generator.late,
+        handler: &handler,
         started: open_loop.started,
     };
     let context = |from: Duration, to: Duration| surroundings.line(from, to);
@@ -1068,7 +1074,7 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
             );
         }
     }
-    drop((generator, canary, host));
+    drop((generator, canary, host, handler));
     purge(&connection, topology).await?;
     println!(
         "ingress memory: resident {} KiB at the end, peak {} KiB",

@@ -153,19 +153,112 @@ impl Drop for LateWakeUps {
     }
 }
 
+/// Scrapes ingress's own `ingress_delivery_seconds` histogram (time inside the webhook
+/// handler: split, publish, confirm) every few milliseconds. A stall the generator sees that
+/// the handler's times also show happened between the handler and the broker's confirm; one
+/// they do not show happened before the handler ran (the HTTP connection, the runtime).
+pub struct HandlerTimes {
+    scrapes: Arc<Mutex<Vec<Scrape>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HandlerTimes {
+    pub fn start(metrics_url: String, every: Duration) -> HandlerTimes {
+        let scrapes = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&scrapes);
+        let task = tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                ticker.tick().await;
+                let Ok(response) = client.get(&metrics_url).send().await else {
+                    continue;
+                };
+                let Ok(text) = response.text().await else {
+                    continue;
+                };
+                let buckets = delivery_buckets(&text);
+                if !buckets.is_empty()
+                    && let Ok(mut scrapes) = recorded.lock()
+                {
+                    scrapes.push((Instant::now(), buckets));
+                }
+            }
+        });
+        HandlerTimes { scrapes, task }
+    }
+
+    /// The upper bound of the slowest handler time observed between the first and the last
+    /// scrape inside `start..end`; None without two scrapes or any delivery in between.
+    pub fn worst_bound_between(&self, start: Instant, end: Instant) -> Option<f64> {
+        let scrapes = match self.scrapes.lock() {
+            Ok(scrapes) => scrapes,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut inside = scrapes.iter().filter(|(at, _)| (start..end).contains(at));
+        let first = inside.next()?;
+        let last = inside.next_back()?;
+        worst_bound(&first.1, &last.1)
+    }
+}
+
+impl Drop for HandlerTimes {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// When a scrape was taken, and its cumulative (upper bound in seconds, count) buckets.
+type Scrape = (Instant, Vec<(f64, u64)>);
+
+/// The cumulative (upper bound in seconds, count) buckets of `ingress_delivery_seconds` in
+/// Prometheus text.
+fn delivery_buckets(metrics: &str) -> Vec<(f64, u64)> {
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("ingress_delivery_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (bound, rest) = rest.split_once("\"}")?;
+            let bound = match bound {
+                "+Inf" => f64::INFINITY,
+                finite => finite.parse().ok()?,
+            };
+            Some((bound, rest.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The smallest bucket bound that holds every observation made between two scrapes.
+fn worst_bound(before: &[(f64, u64)], after: &[(f64, u64)]) -> Option<f64> {
+    let added = |bucket: usize| after[bucket].1.saturating_sub(before[bucket].1);
+    if before.len() != after.len() || after.is_empty() {
+        return None;
+    }
+    let total = added(after.len() - 1);
+    if total == 0 {
+        return None;
+    }
+    (0..after.len())
+        .find(|&bucket| added(bucket) == total)
+        .map(|bucket| after[bucket].0)
+}
+
 /// What the bench needs to print beside a slice of the open loop.
 pub struct Surroundings<'a> {
     pub host: &'a HostWatch,
     pub canary: &'a Marks,
     pub generator: &'a Marks,
+    pub handler: &'a HandlerTimes,
     /// The instant the open loop's offsets count from.
     pub started: Instant,
 }
 
 pub const SURROUNDINGS_LEGEND: &str = "  (after the last '|', in ms over the slice: steal = the hypervisor ran something else; \
 psi cpu, io some/full = time tasks waited for a CPU, for I/O; runq = time ingress's, the broker's threads were runnable \
-but not running; canary = worst broker publish-confirm with ingress not involved; late = worst oversleep of a \
-sampling thread, of the generator's runtime)";
+but not running; canary = worst broker publish-confirm with ingress not involved; handler = the slowest time \
+inside ingress's webhook handler (split, publish, confirm) by its histogram's bucket bound, by when it ended; \
+late = worst oversleep of a sampling thread, of the generator's runtime)";
 
 impl Surroundings<'_> {
     pub fn line(&self, from: Duration, to: Duration) -> String {
@@ -194,8 +287,13 @@ impl Surroundings<'_> {
             .host
             .between(start, end)
             .map_or("-".to_owned(), |window| ms(window.worst_wake_up));
+        let handler = match self.handler.worst_bound_between(start, end) {
+            Some(bound) if bound.is_infinite() => "over the largest bucket".to_owned(),
+            Some(bound) => format!("≤{}", bound * 1000.0),
+            None => "-".to_owned(),
+        };
         format!(
-            "{host}canary {} | late {}/{}",
+            "{host}canary {} | handler {handler} | late {}/{}",
             worst(self.canary),
             sampler_late,
             worst(self.generator),
@@ -210,6 +308,25 @@ fn ms(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_delivery_histogram_and_bounds_the_slowest_new_observation() {
+        let before = "# HELP ingress_delivery_seconds Latency\n\
+            ingress_delivery_seconds_sum 1.5\n\
+            ingress_delivery_seconds_count 10\n\
+            ingress_delivery_seconds_bucket{le=\"0.0005\"} 2\n\
+            ingress_delivery_seconds_bucket{le=\"0.001\"} 9\n\
+            ingress_delivery_seconds_bucket{le=\"+Inf\"} 10\n\
+            ingress_deliveries_total{outcome=\"accepted\"} 10\n";
+        let before = delivery_buckets(before);
+        assert_eq!(before, vec![(0.0005, 2), (0.001, 9), (f64::INFINITY, 10)]);
+        let after = vec![(0.0005, 4), (0.001, 12), (f64::INFINITY, 13)];
+        assert_eq!(worst_bound(&before, &after), Some(0.001));
+        let slow = vec![(0.0005, 4), (0.001, 12), (f64::INFINITY, 14)];
+        assert_eq!(worst_bound(&before, &slow), Some(f64::INFINITY));
+        assert_eq!(worst_bound(&before, &before), None, "nothing observed");
+        assert_eq!(worst_bound(&before, &after[..2]), None, "different buckets");
+    }
 
     #[test]
     fn the_worst_mark_counts_only_marks_inside_the_window() {
