@@ -750,11 +750,19 @@ async fn main() -> anyhow::Result<()> {
     }
     let namespace = format!("bench.ingress.{}.", std::process::id());
     let topology = Topology::new(&namespace, args.partitions);
-    let measured = measure(&args, &namespace, &topology).await;
+    // On a task of its own, so that a panic (printing into a closed pipe, say `| head`) ends
+    // the measurement and not the cleanup below.
+    let amqp_url = args.amqp_url.clone();
+    let measurement = {
+        let (namespace, topology) = (namespace.clone(), topology.clone());
+        tokio::spawn(async move { measure(&args, &namespace, &topology).await })
+    };
+    let measured = measurement
+        .await
+        .unwrap_or_else(|stopped| Err(anyhow::anyhow!("the benchmark stopped: {stopped}")));
     // Whatever happened, the bench's queues (which may hold a phase's messages) go.
     let removed = async {
-        let connection =
-            Connection::connect(&args.amqp_url, ConnectionProperties::default()).await?;
+        let connection = Connection::connect(&amqp_url, ConnectionProperties::default()).await?;
         let channel = connection.create_channel().await?;
         topology.delete(&channel).await?;
         channel
