@@ -51,7 +51,8 @@ pub struct Window {
 pub struct HostWatch {
     samples: Arc<Mutex<Vec<Sample>>>,
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Returns the CPU time the sampling thread used, so a report can say what watching cost.
+    thread: Option<std::thread::JoinHandle<Option<Duration>>>,
 }
 
 impl HostWatch {
@@ -80,6 +81,9 @@ impl HostWatch {
                 std::thread::sleep(every);
                 late = asleep.elapsed().saturating_sub(every);
             }
+            std::fs::read_to_string("/proc/thread-self/stat")
+                .ok()
+                .and_then(|stat| cpu_time(&stat))
         });
         HostWatch {
             samples,
@@ -99,13 +103,33 @@ impl HostWatch {
     }
 }
 
+impl HostWatch {
+    /// Stops sampling; returns the CPU time the sampling thread used, when it could be read.
+    pub fn stop(mut self) -> Option<Duration> {
+        self.stop_thread()
+    }
+
+    fn stop_thread(&mut self) -> Option<Duration> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take()?.join().ok().flatten()
+    }
+}
+
 impl Drop for HostWatch {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.stop_thread();
     }
+}
+
+/// User plus system CPU time from a `/proc/PID/stat` or `/proc/PID/task/TID/stat` line.
+pub fn cpu_time(stat: &str) -> Option<Duration> {
+    // The fields after the command name (which may contain spaces and parentheses) start after
+    // the last ')'; utime and stime are the 12th and 13th of them.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u32 = fields.next()?.parse().ok()?;
+    let system: u32 = fields.next()?.parse().ok()?;
+    Some(TICK * (user + system))
 }
 
 fn window(samples: &[Sample], start: Instant, end: Instant) -> Option<Window> {
@@ -288,18 +312,46 @@ mod tests {
     }
 
     #[test]
-    fn the_watch_samples_this_process_until_dropped() {
+    fn reads_user_and_system_time_after_the_command_name() {
+        // The command name holds a space and a ')': only the last ')' ends it.
+        let stat = "4242 (beam ) smp) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 30 0";
+        assert_eq!(cpu_time(stat), Some(Duration::from_millis(3250)));
+        assert_eq!(cpu_time("4242 (short) S 1 2"), None);
+        assert_eq!(cpu_time("no parenthesis 1 2 3"), None);
+    }
+
+    #[test]
+    fn the_watch_samples_only_the_processes_it_was_given_until_stopped() {
         let started = Instant::now();
         let watch = HostWatch::start(&[std::process::id()], Duration::from_millis(5));
-        // Spin so this process has threads and CPU time to read.
+        // Spin so the sampling thread has CPU time of its own to compare with.
         while started.elapsed() < Duration::from_millis(100) {
             std::hint::spin_loop();
         }
-        let window = watch
+        let samples = Arc::clone(&watch.samples);
+        watch
             .between(started, Instant::now())
-            .expect("samples within 100 ms at 5 ms intervals");
-        // Each counter is a difference of totals that never decrease for a live process.
-        assert!(window.worst_wake_up < Duration::from_secs(1), "{window:?}");
-        drop(watch);
+            .expect("two samples within 100 ms at 5 ms intervals");
+        let taken = samples.lock().expect("samples").len();
+        assert!(
+            samples
+                .lock()
+                .expect("samples")
+                .iter()
+                .all(|sample| sample.counters.runqueue_wait[1].is_zero()),
+            "the slot of a process not given stays empty"
+        );
+        let used = watch
+            .stop()
+            .expect("the sampling thread's CPU time is readable");
+        assert!(used < Duration::from_secs(1), "{used:?}");
+        let after_stop = samples.lock().expect("samples").len();
+        assert!(after_stop >= taken);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(
+            samples.lock().expect("samples").len(),
+            after_stop,
+            "no sample after stop"
+        );
     }
 }

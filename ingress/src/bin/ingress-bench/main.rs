@@ -171,25 +171,15 @@ async fn run_ingress_round(
             tokio::spawn(async move {
                 let (mut latencies, mut failed) = (Vec::new(), 0u64);
                 while Instant::now() < deadline {
-                    let sender = match &mut connection {
-                        Some(sender) => sender,
-                        None => match connect(addr).await {
-                            Ok(sender) => connection.insert(sender),
-                            Err(_) => {
-                                failed += 1;
-                                tokio::time::sleep(Duration::from_millis(10)).await;
-                                continue;
-                            }
-                        },
-                    };
                     let body = delivery(counter.fetch_add(1, Ordering::Relaxed));
                     let sent = Instant::now();
-                    match post_on_connection(sender, body).await {
+                    match post_on_lane(addr, &mut connection, body).await {
                         Ok(true) => latencies.push(sent.elapsed().as_micros() as u64),
                         Ok(false) => failed += 1,
+                        // Ingress is not listening or dropped the connection: do not spin.
                         Err(_) => {
                             failed += 1;
-                            connection = None;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
                         }
                     }
                 }
@@ -267,23 +257,10 @@ async fn send_deliveries(
                 let mut failures = Vec::new();
                 let mut connection = None;
                 for n in (first + lane..first + count).step_by(lanes as usize) {
-                    let sender = match &mut connection {
-                        Some(sender) => sender,
-                        None => match connect(addr).await {
-                            Ok(sender) => connection.insert(sender),
-                            Err(error) => {
-                                failures.push(format!("delivery {n}: {error}"));
-                                continue;
-                            }
-                        },
-                    };
-                    match post_on_connection(sender, delivery(n)).await {
+                    match post_on_lane(addr, &mut connection, delivery(n)).await {
                         Ok(true) => {}
                         Ok(false) => failures.push(format!("delivery {n}: not answered 200")),
-                        Err(error) => {
-                            failures.push(format!("delivery {n}: {error}"));
-                            connection = None;
-                        }
+                        Err(error) => failures.push(format!("delivery {n}: {error:#}")),
                     }
                 }
                 failures
@@ -315,6 +292,24 @@ async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Sender> {
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     Ok(sender)
+}
+
+/// Posts on a lane's keep-alive connection, opening one first if the lane has none. A
+/// connection that fails is dropped, so the lane's next post opens a new one.
+async fn post_on_lane(
+    addr: std::net::SocketAddr,
+    lane: &mut Option<Sender>,
+    body: Vec<u8>,
+) -> anyhow::Result<bool> {
+    let sender = match lane {
+        Some(sender) => sender,
+        None => lane.insert(connect(addr).await.context("connecting to ingress")?),
+    };
+    let posted = post_on_connection(sender, body).await;
+    if posted.is_err() {
+        *lane = None;
+    }
+    posted
 }
 
 /// `Ok(false)`: ingress answered, but not 200. `Err`: the connection is unusable.
@@ -617,22 +612,12 @@ async fn purge_unbounded(connection: &Connection, topology: &Topology) -> anyhow
     Ok(())
 }
 
-/// CPU seconds (user + system) a process has used so far, from /proc.
+/// CPU seconds (user + system) a process has used so far, from /proc; 0 once it is gone.
 fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    // USER_HZ is 100 on Linux.
-    ticks / 100.0
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| ingress::host_watch::cpu_time(&stat))
+        .map_or(0.0, |used| used.as_secs_f64())
 }
 
 /// A broker using less than this share of a core is taken to have finished the work the
@@ -723,6 +708,19 @@ fn memory_kib(pid: u32, field: &str) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// One slice of the open loop: its requests' figures, then what was happening around them.
+fn slice_line(offset: Duration, requests: &LevelResult, context: &str) -> String {
+    format!(
+        "  {:>5.1}s | acked {:>6} failed {:>4} | p50 {:>7.2} p99 {:>7.2} max {:>7.2} ms | {context}",
+        offset.as_secs_f64(),
+        requests.latencies_us.len(),
+        requests.failed,
+        requests.percentile_ms(0.50),
+        requests.percentile_ms(0.99),
+        requests.percentile_ms(1.0),
+    )
 }
 
 /// The open-loop probe's quorum queue, beside the bench's partitions.
@@ -870,8 +868,9 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
     let spent = |a: [f64; 3], b: [f64; 3]| [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
     let (mut best_ingress, mut best_raw) = (0f64, 0f64);
     let mut cpu_lines = Vec::new();
+    let total_length = Duration::from_secs(args.seconds.max(1));
     let round_length = Duration::from_secs(args.round_seconds.clamp(1, args.seconds.max(1)));
-    let rounds = args.seconds.max(1).div_ceil(round_length.as_secs()) as usize;
+    let rounds = args.seconds.max(1).div_ceil(round_length.as_secs()) as u32;
     for &level in &args.levels {
         let level_started = Instant::now();
         let mut lanes: Vec<Option<Sender>> = (0..level).map(|_| None).collect();
@@ -880,15 +879,15 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
         for round in 0..rounds {
             // Alternating which side goes first cancels what the first of a pair leaves the
             // second (queue depth, a broker still busy with the last round).
+            // The last round is shorter when `--round-seconds` does not divide `--seconds`.
+            let length = round_length.min(total_length.saturating_sub(round_length * round));
             for ingress_turn in [round % 2 == 0, round % 2 == 1] {
                 let before = meter.snapshot();
                 if ingress_turn {
-                    let done =
-                        run_ingress_round(ingress_addr, &mut lanes, round_length, &counter).await;
+                    let done = run_ingress_round(ingress_addr, &mut lanes, length, &counter).await;
                     ingress_rounds.add(done, spent(before, meter.snapshot()));
                 } else {
-                    let done =
-                        run_raw_round(&channels, topology, level, round_length, &counter).await;
+                    let done = run_raw_round(&channels, topology, level, length, &counter).await;
                     raw_rounds.add(done, spent(before, meter.snapshot()));
                 }
                 purge(&connection, topology).await?;
@@ -1026,16 +1025,7 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
     let (mut broker_stalled, mut outside_broker_stalls) = (Vec::new(), Vec::new());
     for (from, second) in open_loop.slices(Duration::from_secs(1)) {
         let to = from + Duration::from_secs(1);
-        println!(
-            "  {:>5.1}s | acked {:>6} failed {:>4} | p50 {:>7.2} p99 {:>7.2} max {:>7.2} ms | {}",
-            from.as_secs_f64(),
-            second.latencies_us.len(),
-            second.failed,
-            second.percentile_ms(0.50),
-            second.percentile_ms(0.99),
-            second.percentile_ms(1.0),
-            context(from, to),
-        );
+        println!("{}", slice_line(from, &second, &context(from, to)));
         if second.percentile_ms(1.0) >= STALL_MS {
             stalled_seconds.push(from);
         }
@@ -1066,23 +1056,22 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
             from.as_secs_f64(),
             STALL_SLICE.as_millis()
         );
-        for (offset, slice) in open_loop.slices(STALL_SLICE) {
-            if offset < from || offset >= from + Duration::from_secs(1) {
-                continue;
-            }
+        for tenth in 0..(Duration::from_secs(1).as_millis() / STALL_SLICE.as_millis()) as u32 {
+            let offset = from + STALL_SLICE * tenth;
+            let slice = open_loop.slice(offset, offset + STALL_SLICE, STALL_SLICE);
             println!(
-                "  {:>5.1}s | acked {:>6} failed {:>4} | p50 {:>7.2} p99 {:>7.2} max {:>7.2} ms | {}",
-                offset.as_secs_f64(),
-                slice.latencies_us.len(),
-                slice.failed,
-                slice.percentile_ms(0.50),
-                slice.percentile_ms(0.99),
-                slice.percentile_ms(1.0),
-                context(offset, offset + STALL_SLICE),
+                "{}",
+                slice_line(offset, &slice, &context(offset, offset + STALL_SLICE))
             );
         }
     }
-    drop((generator, canary, host, handler));
+    drop((generator, canary, handler));
+    if let Some(used) = host.stop() {
+        println!(
+            "(the host sampler used {:.2} CPU-s of the generator's)",
+            used.as_secs_f64()
+        );
+    }
     purge(&connection, topology).await?;
     println!(
         "ingress memory: resident {} KiB at the end, peak {} KiB",

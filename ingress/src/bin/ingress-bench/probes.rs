@@ -263,7 +263,8 @@ late = worst oversleep of a sampling thread, of the generator's runtime)";
 impl Surroundings<'_> {
     pub fn line(&self, from: Duration, to: Duration) -> String {
         let (start, end) = (self.started + from, self.started + to);
-        let host = match self.host.between(start, end) {
+        let window = self.host.between(start, end);
+        let host = match window {
             Some(window) => {
                 let c = window.counters;
                 format!(
@@ -283,10 +284,7 @@ impl Surroundings<'_> {
             Some(worst) => format!("{:.1}", worst.as_secs_f64() * 1000.0),
             None => "-".to_owned(),
         };
-        let sampler_late = self
-            .host
-            .between(start, end)
-            .map_or("-".to_owned(), |window| ms(window.worst_wake_up));
+        let sampler_late = window.map_or("-".to_owned(), |window| ms(window.worst_wake_up));
         let handler = match self.handler.worst_bound_between(start, end) {
             Some(bound) if bound.is_infinite() => "over the largest bucket".to_owned(),
             Some(bound) => format!("≤{}", bound * 1000.0),
