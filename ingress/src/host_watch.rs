@@ -24,6 +24,9 @@ pub struct Counters {
     pub io_full: Duration,
     /// Per watched process, the time its threads spent runnable but not running.
     pub runqueue_wait: [Duration; MAX_PROCESSES],
+    /// The part of the first process's time spent by its threads with the name asked for (one
+    /// thread whose lateness matters on its own, such as a connection's I/O thread).
+    pub named_thread_wait: Duration,
 }
 
 /// Processes a watch can follow (ingress and the broker in the bench).
@@ -57,8 +60,9 @@ pub struct HostWatch {
 
 impl HostWatch {
     /// Starts sampling every `every`, following up to `MAX_PROCESSES` processes (more are
-    /// ignored). Counters the host does not offer read as zero.
-    pub fn start(pids: &[u32], every: Duration) -> HostWatch {
+    /// ignored) and, within the first, threads named `thread_name`. Counters the host does not
+    /// offer read as zero.
+    pub fn start(pids: &[u32], thread_name: Option<String>, every: Duration) -> HostWatch {
         let mut watched = [None; MAX_PROCESSES];
         for (slot, pid) in watched.iter_mut().zip(pids) {
             *slot = Some(*pid);
@@ -71,7 +75,7 @@ impl HostWatch {
             while !stopping.load(Ordering::Relaxed) {
                 let sample = Sample {
                     at: Instant::now(),
-                    counters: read_counters(&watched),
+                    counters: read_counters(&watched, thread_name.as_deref()),
                     late,
                 };
                 if let Ok(mut samples) = recorded.lock() {
@@ -157,6 +161,7 @@ fn window(samples: &[Sample], start: Instant, end: Instant) -> Option<Window> {
             io_some: b.io_some.saturating_sub(a.io_some),
             io_full: b.io_full.saturating_sub(a.io_full),
             runqueue_wait,
+            named_thread_wait: b.named_thread_wait.saturating_sub(a.named_thread_wait),
         },
         // The first sample's lateness happened before the window.
         worst_wake_up: inside[1..]
@@ -167,14 +172,19 @@ fn window(samples: &[Sample], start: Instant, end: Instant) -> Option<Window> {
     })
 }
 
-fn read_counters(pids: &[Option<u32>; MAX_PROCESSES]) -> Counters {
+fn read_counters(pids: &[Option<u32>; MAX_PROCESSES], thread_name: Option<&str>) -> Counters {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let cpu_pressure = read("/proc/pressure/cpu");
     let io_pressure = read("/proc/pressure/io");
     let mut runqueue_wait = [Duration::ZERO; MAX_PROCESSES];
-    for (wait, pid) in runqueue_wait.iter_mut().zip(pids) {
+    let mut named_thread_wait = Duration::ZERO;
+    for (index, (wait, pid)) in runqueue_wait.iter_mut().zip(pids).enumerate() {
         if let Some(pid) = pid {
-            *wait = process_runqueue_wait(*pid);
+            // Names cost a read per thread per sample: only the first process's are looked at
+            // (the broker runs dozens of threads).
+            let waits = process_runqueue_wait(*pid, thread_name.filter(|_| index == 0));
+            *wait = waits.all;
+            named_thread_wait += waits.named;
         }
     }
     Counters {
@@ -183,6 +193,7 @@ fn read_counters(pids: &[Option<u32>; MAX_PROCESSES]) -> Counters {
         io_some: pressure_total(&io_pressure, "some").unwrap_or_default(),
         io_full: pressure_total(&io_pressure, "full").unwrap_or_default(),
         runqueue_wait,
+        named_thread_wait,
     }
 }
 
@@ -207,17 +218,41 @@ fn pressure_total(pressure: &str, kind: &str) -> Option<Duration> {
     Some(Duration::from_micros(total.parse().ok()?))
 }
 
-/// The summed runqueue wait of a process's threads: `/proc/PID/task/*/schedstat` holds
-/// (time on CPU, time waiting to run, timeslices), in nanoseconds.
-fn process_runqueue_wait(pid: u32) -> Duration {
+#[derive(Debug, Default, PartialEq)]
+struct ProcessWaits {
+    all: Duration,
+    named: Duration,
+}
+
+/// The summed runqueue wait of a process's threads, and of those named `thread_name`:
+/// `/proc/PID/task/*/schedstat` holds (time on CPU, time waiting to run, timeslices), in
+/// nanoseconds, and `comm` the thread's name.
+fn process_runqueue_wait(pid: u32, thread_name: Option<&str>) -> ProcessWaits {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Duration::ZERO;
+        return ProcessWaits::default();
     };
-    tasks
-        .filter_map(|task| task.ok())
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|schedstat| schedstat_wait(&schedstat))
-        .sum()
+    let threads = tasks.filter_map(|task| task.ok()).filter_map(|task| {
+        let wait = schedstat_wait(&std::fs::read_to_string(task.path().join("schedstat")).ok()?)?;
+        // Names are read only when one is asked for: one more file per thread per sample.
+        let comm = thread_name.and_then(|_| std::fs::read_to_string(task.path().join("comm")).ok());
+        Some((comm, wait))
+    });
+    tally(threads, thread_name)
+}
+
+/// Sums (thread name as `comm` holds it, runqueue wait) pairs.
+fn tally(
+    threads: impl Iterator<Item = (Option<String>, Duration)>,
+    thread_name: Option<&str>,
+) -> ProcessWaits {
+    let mut waits = ProcessWaits::default();
+    for (comm, wait) in threads {
+        waits.all += wait;
+        if thread_name.is_some() && comm.as_deref().map(str::trim_end) == thread_name {
+            waits.named += wait;
+        }
+    }
+    waits
 }
 
 fn schedstat_wait(schedstat: &str) -> Option<Duration> {
@@ -277,6 +312,34 @@ mod tests {
         assert_eq!(schedstat_wait("36973857\n"), None);
     }
 
+    #[test]
+    fn the_named_thread_s_wait_is_counted_apart_as_well_as_in_the_total() {
+        let ms = Duration::from_millis;
+        let threads = || {
+            [
+                (Some("ingress\n".to_owned()), ms(5)),
+                (Some("lapin-io-loop\n".to_owned()), ms(7)),
+                (Some("lapin-io-loop2\n".to_owned()), ms(11)),
+                (None, ms(13)),
+            ]
+            .into_iter()
+        };
+        assert_eq!(
+            tally(threads(), Some("lapin-io-loop")),
+            ProcessWaits {
+                all: ms(36),
+                named: ms(7)
+            }
+        );
+        assert_eq!(
+            tally(threads(), None),
+            ProcessWaits {
+                all: ms(36),
+                named: Duration::ZERO
+            }
+        );
+    }
+
     fn sample(at: Instant, steal_ms: u64, wait_ms: u64, late_ms: u64) -> Sample {
         Sample {
             at,
@@ -323,7 +386,11 @@ mod tests {
     #[test]
     fn the_watch_samples_only_the_processes_it_was_given_until_stopped() {
         let started = Instant::now();
-        let watch = HostWatch::start(&[std::process::id()], Duration::from_millis(5));
+        let watch = HostWatch::start(
+            &[std::process::id()],
+            Some("host-watch-spin".to_owned()),
+            Duration::from_millis(5),
+        );
         // Spin so the sampling thread has CPU time of its own to compare with.
         while started.elapsed() < Duration::from_millis(100) {
             std::hint::spin_loop();
@@ -340,6 +407,14 @@ mod tests {
                 .iter()
                 .all(|sample| sample.counters.runqueue_wait[1].is_zero()),
             "the slot of a process not given stays empty"
+        );
+        assert!(
+            samples
+                .lock()
+                .expect("samples")
+                .iter()
+                .all(|sample| sample.counters.named_thread_wait.is_zero()),
+            "no thread has the name asked for"
         );
         let used = watch
             .stop()

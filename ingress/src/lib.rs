@@ -58,14 +58,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), IngressError> {
     let topology = Topology::new(&config.common.namespace, config.common.partitions);
+    let metrics = Metrics::new();
     let publisher = Publisher::start(PublisherOptions {
         amqp_url: config.common.amqp_url.clone(),
         topology,
         channels: config.publish_channels,
         publish_timeout: config.publish_timeout,
         connection_name: format!("ingress:{}", config.common.namespace),
+        on_confirmed: Some(metrics.stage_observer()),
     });
-    let metrics = Metrics::new();
     info!(message = "Ingress listening.", addr = %listener.local_addr()?);
     let listener = BoundedListener::new(
         listener,

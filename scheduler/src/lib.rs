@@ -131,6 +131,7 @@ pub async fn run(
         channels: PUBLISH_CHANNELS,
         publish_timeout: publish_timeout(config.lease),
         connection_name: format!("scheduler:{}", config.common.namespace),
+        on_confirmed: None,
     });
     let scheduler = Arc::new(Scheduler {
         config,

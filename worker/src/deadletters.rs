@@ -485,6 +485,7 @@ pub async fn start_publisher(
         channels: 1,
         publish_timeout: BROKER_TIMEOUT,
         connection_name: connection_name.to_owned(),
+        on_confirmed: None,
     });
     if publisher.wait_ready(BROKER_TIMEOUT).await {
         Ok(publisher)

@@ -86,6 +86,7 @@ pub async fn run(
         channels: 2,
         publish_timeout: Duration::from_secs(5),
         connection_name: format!("worker:{namespace}:{}:publish", config.worker_id),
+        on_confirmed: None,
     });
     let metrics = Arc::new(Metrics::new());
     let processor = build_processor(

@@ -67,6 +67,7 @@ where
         channels: 1,
         publish_timeout: Duration::from_secs(5),
         connection_name: format!("{namespace}test"),
+        on_confirmed: None,
     });
     assert!(publisher.wait_ready(Duration::from_secs(10)).await);
     // Leaked for the test's duration so the body can borrow it for 'static.

@@ -468,6 +468,12 @@ async fn a_batch_of_1000_updates_becomes_1000_events() {
             app.topology.partition_for(&event.conversation_key())
         );
     }
+    // Each confirmed event's time is split into its two stages, once per event.
+    let metrics = app.metrics().await;
+    for stage in ["write", "confirm"] {
+        let count = format!("ingress_publish_{stage}_seconds_count 1000");
+        assert!(metrics.contains(&count), "{count} in {metrics}");
+    }
     app.finish().await;
 }
 

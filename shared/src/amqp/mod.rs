@@ -5,7 +5,8 @@ mod publisher;
 mod topology;
 
 pub use publisher::{
-    EnvelopeMessage, PublishError, Publisher, PublisherOptions, message_properties,
+    EnvelopeMessage, PublishError, PublishStages, Publisher, PublisherOptions, StageObserver,
+    message_properties,
 };
 pub use topology::{DELIVERY_LIMIT, Topology};
 

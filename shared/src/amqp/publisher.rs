@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -48,7 +48,24 @@ pub struct PublisherOptions {
     pub publish_timeout: Duration,
     /// Shown in the broker's connection list, so operators can tell the fleet's connections apart.
     pub connection_name: String,
+    /// Told how long each confirmed publish spent in each stage, for callers that keep
+    /// latency metrics.
+    pub on_confirmed: Option<StageObserver>,
 }
+
+/// Where a confirmed publish spent its time. A slow `written` means the frames waited to go out
+/// (the connection's I/O thread not running, or the broker not reading: TCP back-pressure from
+/// its flow control); a slow `confirmed` means the broker took long to confirm, or the confirm
+/// waited, once read, for the publishing task to run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PublishStages {
+    /// From the call until lapin had written the frames to the socket.
+    pub written: Duration,
+    /// From then until the publishing task saw the confirm.
+    pub confirmed: Duration,
+}
+
+pub type StageObserver = Arc<dyn Fn(PublishStages) + Send + Sync>;
 
 #[derive(Clone)]
 pub struct Publisher {
@@ -161,6 +178,8 @@ impl Publisher {
         let channel = &link.channels[channel_for(routing_key, link.channels.len())];
         let properties = message_properties(headers, message_id);
         let timeout = self.inner.options.publish_timeout;
+        let called = Instant::now();
+        let mut written_at = called;
         let attempt = async {
             let confirm = channel
                 .basic_publish(
@@ -174,12 +193,22 @@ impl Publisher {
                     properties,
                 )
                 .await?;
+            written_at = Instant::now();
             Ok::<_, PublishError>(confirm.await?)
         };
-        let outcome = match tokio::time::timeout(timeout, attempt).await {
+        let attempted = tokio::time::timeout(timeout, attempt).await;
+        let outcome = match attempted {
             Err(_) => Err(PublishError::Timeout(timeout)),
             Ok(Err(error)) => Err(error),
-            Ok(Ok(Confirmation::Ack(None))) => return Ok(()),
+            Ok(Ok(Confirmation::Ack(None))) => {
+                if let Some(observe) = &self.inner.options.on_confirmed {
+                    observe(PublishStages {
+                        written: written_at - called,
+                        confirmed: written_at.elapsed(),
+                    });
+                }
+                return Ok(());
+            }
             Ok(Ok(Confirmation::Ack(Some(returned)))) => Err(PublishError::Returned(
                 returned.reply_text.as_str().to_owned(),
             )),

@@ -318,6 +318,7 @@ impl Fleet {
             channels: 1,
             publish_timeout: Duration::from_secs(5),
             connection_name: format!("{}processor", self.namespace),
+            on_confirmed: None,
         });
         // Connected (and its topology declared) before the test starts, so it cannot declare
         // anything after `finish` has cleaned up.
@@ -479,6 +480,7 @@ impl Fleet {
             channels: 1,
             publish_timeout: Duration::from_secs(5),
             connection_name: "e2e-agent".into(),
+            on_confirmed: None,
         });
         assert!(publisher.wait_ready(Duration::from_secs(10)).await);
         worker::control::release_conversation(&publisher, business, wa_id, "ticket-1")

@@ -29,6 +29,10 @@ mod probes;
 /// How often the open-loop phase's probes sample: fine enough to place a 100 ms stall.
 const PROBE_INTERVAL: Duration = Duration::from_millis(10);
 
+/// The name lapin gives its connection's I/O thread, which writes ingress's publishes and
+/// reads the broker's confirms.
+const LAPIN_IO_THREAD: &str = "lapin-io-loop";
+
 /// Ingress's metrics are scraped less often than the host is sampled: each scrape costs ingress
 /// an encoding of its registry.
 const HANDLER_SCRAPE_INTERVAL: Duration = Duration::from_millis(25);
@@ -968,7 +972,7 @@ async fn measure(args: &Args, namespace: &str, topology: &Topology) -> anyhow::R
     // Started before the phase's clock, so each has samples from its first instant; the
     // canary's queue is the bench's own and goes with it.
     let watched: Vec<u32> = std::iter::once(pid).chain(meter.broker).collect();
-    let host = HostWatch::start(&watched, PROBE_INTERVAL);
+    let host = HostWatch::start(&watched, Some(LAPIN_IO_THREAD.to_owned()), PROBE_INTERVAL);
     let canary = BrokerCanary::start(&connection, &canary_queue(namespace), PROBE_INTERVAL).await?;
     let generator = LateWakeUps::start(PROBE_INTERVAL);
     let handler = HandlerTimes::start(format!("{base}/metrics"), HANDLER_SCRAPE_INTERVAL);

@@ -153,14 +153,28 @@ impl Drop for LateWakeUps {
     }
 }
 
-/// Scrapes ingress's own `ingress_delivery_seconds` histogram (time inside the webhook
-/// handler: split, publish, confirm) every few milliseconds. A stall the generator sees that
-/// the handler's times also show happened between the handler and the broker's confirm; one
-/// they do not show happened before the handler ran (the HTTP connection, the runtime).
+/// The histograms of ingress's own `/metrics` the bench follows: time inside the webhook
+/// handler (split, publish, confirm), and per event, time until its frames were written to the
+/// broker and from then until the confirm was seen.
+const HANDLER_HISTOGRAMS: [&str; 3] = [
+    "ingress_delivery_seconds",
+    "ingress_publish_write_seconds",
+    "ingress_publish_confirm_seconds",
+];
+
+/// Scrapes ingress's own latency histograms every few milliseconds. A stall the generator sees
+/// that the handler's times also show happened between the handler and the broker's confirm;
+/// one they do not show happened before the handler ran (the HTTP connection, the runtime).
+/// Within the handler, the write and confirm stages tell frames that waited to go out from
+/// confirms that came late.
 pub struct HandlerTimes {
     scrapes: Arc<Mutex<Vec<Scrape>>>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// The slowest observation of each of `HANDLER_HISTOGRAMS` in a window, as the upper bound of
+/// its bucket in seconds.
+pub type WorstBounds = [Option<f64>; HANDLER_HISTOGRAMS.len()];
 
 impl HandlerTimes {
     pub fn start(metrics_url: String, every: Duration) -> HandlerTimes {
@@ -178,28 +192,29 @@ impl HandlerTimes {
                 let Ok(text) = response.text().await else {
                     continue;
                 };
-                let buckets = delivery_buckets(&text);
-                if !buckets.is_empty()
+                let histograms = HANDLER_HISTOGRAMS.map(|name| histogram_buckets(&text, name));
+                if !histograms[0].is_empty()
                     && let Ok(mut scrapes) = recorded.lock()
                 {
-                    scrapes.push((Instant::now(), buckets));
+                    scrapes.push((Instant::now(), histograms));
                 }
             }
         });
         HandlerTimes { scrapes, task }
     }
 
-    /// The upper bound of the slowest handler time observed between the first and the last
-    /// scrape inside `start..end`; None without two scrapes or any delivery in between.
-    pub fn worst_bound_between(&self, start: Instant, end: Instant) -> Option<f64> {
+    /// For each histogram, the upper bound of the slowest time observed between the first and
+    /// the last scrape inside `start..end`; None without two scrapes or any observation between.
+    pub fn worst_bounds_between(&self, start: Instant, end: Instant) -> WorstBounds {
         let scrapes = match self.scrapes.lock() {
             Ok(scrapes) => scrapes,
             Err(poisoned) => poisoned.into_inner(),
         };
         let mut inside = scrapes.iter().filter(|(at, _)| (start..end).contains(at));
-        let first = inside.next()?;
-        let last = inside.next_back()?;
-        worst_bound(&first.1, &last.1)
+        let (Some(first), Some(last)) = (inside.next(), inside.next_back()) else {
+            return [None; HANDLER_HISTOGRAMS.len()];
+        };
+        std::array::from_fn(|histogram| worst_bound(&first.1[histogram], &last.1[histogram]))
     }
 }
 
@@ -209,15 +224,17 @@ impl Drop for HandlerTimes {
     }
 }
 
-/// When a scrape was taken, and its cumulative (upper bound in seconds, count) buckets.
-type Scrape = (Instant, Vec<(f64, u64)>);
+/// When a scrape was taken, and each histogram's cumulative (upper bound in seconds, count)
+/// buckets.
+type Scrape = (Instant, [Vec<(f64, u64)>; HANDLER_HISTOGRAMS.len()]);
 
-/// The cumulative (upper bound in seconds, count) buckets of `ingress_delivery_seconds` in
-/// Prometheus text.
-fn delivery_buckets(metrics: &str) -> Vec<(f64, u64)> {
+/// The cumulative (upper bound in seconds, count) buckets of histogram `name` in Prometheus
+/// text.
+fn histogram_buckets(metrics: &str, name: &str) -> Vec<(f64, u64)> {
+    let prefix = format!("{name}_bucket{{le=\"");
     metrics
         .lines()
-        .filter_map(|line| line.strip_prefix("ingress_delivery_seconds_bucket{le=\""))
+        .filter_map(|line| line.strip_prefix(prefix.as_str()))
         .filter_map(|rest| {
             let (bound, rest) = rest.split_once("\"}")?;
             let bound = match bound {
@@ -255,9 +272,10 @@ pub struct Surroundings<'a> {
 }
 
 pub const SURROUNDINGS_LEGEND: &str = "  (after the last '|', in ms over the slice: steal = the hypervisor ran something else; \
-psi cpu, io some/full = time tasks waited for a CPU, for I/O; runq = time ingress's, the broker's threads were runnable \
-but not running; canary = worst broker publish-confirm with ingress not involved; handler = the slowest time \
-inside ingress's webhook handler (split, publish, confirm) by its histogram's bucket bound, by when it ended; \
+psi cpu, io some/full = time tasks waited for a CPU, for I/O; runq = time ingress's threads (in brackets: its broker connection's \
+I/O thread, which writes publishes and reads confirms), the broker's threads were runnable but not running; canary = worst broker publish-confirm with ingress not involved; handler = the slowest time \
+inside ingress's webhook handler (split, publish, confirm) by its histogram's bucket bound, by when it ended, \
+and within it the slowest wait of an event's frames to be written to the broker, and from then for its confirm; \
 late = worst oversleep of a sampling thread, of the generator's runtime)";
 
 impl Surroundings<'_> {
@@ -268,12 +286,13 @@ impl Surroundings<'_> {
             Some(window) => {
                 let c = window.counters;
                 format!(
-                    "steal {} | psi cpu {} io {}/{} | runq {}/{} | ",
+                    "steal {} | psi cpu {} io {}/{} | runq {} ({})/{} | ",
                     ms(c.steal),
                     ms(c.cpu_some),
                     ms(c.io_some),
                     ms(c.io_full),
                     ms(c.runqueue_wait[0]),
+                    ms(c.named_thread_wait),
                     ms(c.runqueue_wait[1]),
                 )
             }
@@ -285,13 +304,14 @@ impl Surroundings<'_> {
             None => "-".to_owned(),
         };
         let sampler_late = window.map_or("-".to_owned(), |window| ms(window.worst_wake_up));
-        let handler = match self.handler.worst_bound_between(start, end) {
+        let bound = |bound: Option<f64>| match bound {
             Some(bound) if bound.is_infinite() => "over the largest bucket".to_owned(),
             Some(bound) => format!("≤{}", bound * 1000.0),
             None => "-".to_owned(),
         };
+        let [handler, write, confirm] = self.handler.worst_bounds_between(start, end).map(bound);
         format!(
-            "{host}canary {} | handler {handler} | late {}/{}",
+            "{host}canary {} | handler {handler} (write {write}, confirm {confirm}) | late {}/{}",
             worst(self.canary),
             sampler_late,
             worst(self.generator),
@@ -316,7 +336,7 @@ mod tests {
             ingress_delivery_seconds_bucket{le=\"0.001\"} 9\n\
             ingress_delivery_seconds_bucket{le=\"+Inf\"} 10\n\
             ingress_deliveries_total{outcome=\"accepted\"} 10\n";
-        let before = delivery_buckets(before);
+        let before = histogram_buckets(before, "ingress_delivery_seconds");
         assert_eq!(before, vec![(0.0005, 2), (0.001, 9), (f64::INFINITY, 10)]);
         let after = vec![(0.0005, 4), (0.001, 12), (f64::INFINITY, 13)];
         assert_eq!(worst_bound(&before, &after), Some(0.001));
