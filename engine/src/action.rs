@@ -95,6 +95,9 @@ pub enum HandoffReason {
     Misunderstood,
     /// The calendar failed to book, move or cancel.
     CalendarFailed,
+    /// The calendar did not answer, even after retries: its times are unknown, and a
+    /// booking attempt may or may not have gone through.
+    CalendarUnreachable,
     /// No free time anywhere near what was asked.
     NoAvailability,
     /// WhatsApp refused a message permanently (Graph error code).
@@ -107,6 +110,7 @@ impl HandoffReason {
             HandoffReason::Requested => "requested",
             HandoffReason::Misunderstood => "misunderstood",
             HandoffReason::CalendarFailed => "calendar_failed",
+            HandoffReason::CalendarUnreachable => "calendar_unreachable",
             HandoffReason::NoAvailability => "no_availability",
             HandoffReason::DeliveryFailed { .. } => "delivery_failed",
         }

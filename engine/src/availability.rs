@@ -27,13 +27,19 @@ pub struct Slot {
 }
 
 /// What the engine may ask about availability. The worker implements it from data fetched
-/// before calling the engine (the built-in calendar's bookings and holds, or Cal.com's slots).
+/// before the step (the built-in calendar's bookings and holds, or Cal.com's slots), and
+/// fetches only for steps that ask: a step first runs on a view that records being asked, and
+/// runs again once the data is in. That is sound because a step is pure.
 ///
 /// The engine only asks for ranges within `[now, now + horizon_days]` of the tenant, so a
 /// prefetch of that range answers every question.
 pub trait AvailabilityView {
     /// Free slots for `service` starting in `[from, to)`, ordered by start.
     fn free_slots(&self, service: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Slot>;
+
+    /// False when the calendar did not answer: its slots are then unknown, not absent, and
+    /// the engine must not tell the customer that nothing is free.
+    fn reachable(&self) -> bool;
 }
 
 /// Time a resource is not available: a booking (including its buffer) or another
@@ -212,6 +218,10 @@ impl AvailabilityView for BuiltinAvailability<'_> {
             });
         });
         slots
+    }
+
+    fn reachable(&self) -> bool {
+        true
     }
 }
 

@@ -1041,6 +1041,9 @@ impl Run<'_, '_> {
         start: DateTime<Utc>,
         end: Option<DateTime<Utc>>,
     ) {
+        if self.calendar_unreachable() {
+            return;
+        }
         let now = self.now();
         match end {
             None => {
@@ -1111,6 +1114,9 @@ impl Run<'_, '_> {
     }
 
     fn show_soonest(&mut self, service: &str) {
+        if self.calendar_unreachable() {
+            return;
+        }
         let now = self.now();
         let horizon = now + Duration::days(i64::from(self.tenant().horizon_days));
         let free = self.ctx.availability.free_slots(
@@ -1203,6 +1209,9 @@ impl Run<'_, '_> {
         reason: ListReason,
         asked: &str,
     ) {
+        if self.calendar_unreachable() {
+            return;
+        }
         let options = self.alternatives(service, target, exclude);
         if options.is_empty() {
             self.metric("no_availability", &[]);
@@ -1300,6 +1309,9 @@ impl Run<'_, '_> {
         let Some(service) = self.current_service(None) else {
             return self.stale_option();
         };
+        if self.calendar_unreachable() {
+            return;
+        }
         if start <= self.now() {
             let asked = self.when_text(start);
             return self.offer_alternatives(&service, self.now(), None, ListReason::Past, &asked);
@@ -1424,9 +1436,9 @@ impl Run<'_, '_> {
                     return;
                 };
                 self.metric("book_failed", &[("reason", failure_name(*reason))]);
-                self.release_hold();
                 match reason {
                     FailureReason::SlotGone => {
+                        self.release_hold();
                         let asked = self.when_text(hold.slot.start);
                         self.offer_alternatives(
                             &hold.slot.service,
@@ -1436,7 +1448,11 @@ impl Run<'_, '_> {
                             &asked,
                         );
                     }
+                    // The handoff names the held slot for the person, then releases it.
                     FailureReason::Error => self.handoff(HandoffReason::CalendarFailed, true),
+                    FailureReason::Unreachable => {
+                        self.handoff(HandoffReason::CalendarUnreachable, true);
+                    }
                 }
             }
             Outcome::Rescheduled {
@@ -1857,6 +1873,17 @@ impl Run<'_, '_> {
 
     // ---- handoff -------------------------------------------------------------------------
 
+    /// Hands off when the calendar did not answer. "Nothing is free" would be a guess, and
+    /// a customer who asked for a time deserves a person rather than silence while the
+    /// calendar is down.
+    fn calendar_unreachable(&mut self) -> bool {
+        if self.ctx.availability.reachable() {
+            return false;
+        }
+        self.handoff(HandoffReason::CalendarUnreachable, true);
+        true
+    }
+
     fn handoff(&mut self, reason: HandoffReason, tell_customer: bool) {
         let hold = self.state.stage.hold().cloned();
         let summary = format!(
@@ -1900,7 +1927,13 @@ impl Run<'_, '_> {
         }
         self.release_hold();
         if tell_customer {
-            let text = self.texts().handoff_notice(&self.tenant().name);
+            let business = &self.tenant().name;
+            let text = match reason {
+                HandoffReason::CalendarUnreachable => {
+                    self.texts().calendar_unreachable_notice(business)
+                }
+                _ => self.texts().handoff_notice(business),
+            };
             let name = self.customer_name();
             self.notify(
                 move |run| {
@@ -2058,5 +2091,6 @@ fn failure_name(reason: FailureReason) -> &'static str {
     match reason {
         FailureReason::SlotGone => "slot_gone",
         FailureReason::Error => "error",
+        FailureReason::Unreachable => "unreachable",
     }
 }

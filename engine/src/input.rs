@@ -138,6 +138,8 @@ pub enum FailureReason {
     SlotGone,
     /// The calendar failed in a way retrying did not fix.
     Error,
+    /// The calendar did not answer, even after retries: the booking may exist or not.
+    Unreachable,
 }
 
 /// A change made to a booking outside the conversation.

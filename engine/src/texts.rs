@@ -319,6 +319,19 @@ impl Texts {
         }
     }
 
+    pub fn calendar_unreachable_notice(&self, business: &str) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "I can't reach our calendar right now, so I'm passing you to a person at \
+                 {business}; they'll answer you here shortly."
+            ),
+            Lang::Es => format!(
+                "Ahora mismo no puedo consultar la agenda, así que te paso con una persona de \
+                 {business}; te responderá por aquí en breve."
+            ),
+        }
+    }
+
     pub fn opted_out(&self) -> String {
         self.pick(
             "You won't receive more messages from us. Send START if you change your mind.",

@@ -82,12 +82,15 @@ fn settle(conversation: &mut Conversation, event_id: &str, luck: &mut impl Itera
         let outcome = match action {
             Action::Hold { token, .. } if roll.is_multiple_of(4) => Outcome::HoldRejected { token },
             Action::Hold { token, .. } => Outcome::Held { token },
-            Action::Book { .. } => match roll % 5 {
+            Action::Book { .. } => match roll % 6 {
                 0 => Outcome::BookFailed {
                     reason: FailureReason::SlotGone,
                 },
                 1 => Outcome::BookFailed {
                     reason: FailureReason::Error,
+                },
+                2 => Outcome::BookFailed {
+                    reason: FailureReason::Unreachable,
                 },
                 _ => Outcome::Booked {
                     booking_id: format!("bk{}", conversation.history.len()),

@@ -450,6 +450,89 @@ outcome calendar error
 }
 
 #[test]
+fn en_calendar_error_names_the_held_slot_for_the_person() {
+    Conversation::run(
+        "
+tenant salon
+now 2026-01-14 10:00
+customer: haircut tomorrow at 5pm
+outcome held
+customer taps confirm
+outcome calendar error
+  bot hands off calendar_failed
+  handoff notes held_slot
+  bot releases hold
+",
+    );
+}
+
+#[test]
+fn en_calendar_not_answering_hands_off_instead_of_saying_nothing_is_free() {
+    Conversation::run(
+        "
+tenant salon
+now 2026-01-14 10:00
+calendar stops answering
+customer: haircut tomorrow at 5pm
+  bot hands off calendar_unreachable
+  bot says \"I can't reach our calendar right now, so I'm passing you to a person at\"
+  bot does not hold
+  bot sends one message
+  stage handed_off
+",
+    );
+}
+
+#[test]
+fn en_calendar_not_answering_a_booking_hands_off_with_the_held_slot() {
+    Conversation::run(
+        "
+tenant salon
+now 2026-01-14 10:00
+customer: haircut tomorrow at 5pm
+outcome held
+customer taps confirm
+  bot books
+outcome calendar unreachable
+  bot hands off calendar_unreachable
+  handoff notes held_slot
+  bot releases hold
+  bot says \"I can't reach our calendar right now\"
+  stage handed_off
+",
+    );
+}
+
+#[test]
+fn en_calendar_not_answering_does_not_matter_when_no_time_is_asked_about() {
+    Conversation::run(
+        "
+tenant salon
+now 2026-01-14 10:00
+calendar stops answering
+customer: I want to talk to a person
+  bot hands off requested
+  bot says \"I'm passing you to a person\"
+",
+    );
+}
+
+#[test]
+fn es_agenda_sin_respuesta_pasa_a_una_persona() {
+    Conversation::run(
+        "
+tenant clinic
+now 2026-01-14 10:00
+calendar stops answering
+customer: hola, quiero pedir cita para fisioterapia
+  bot hands off calendar_unreachable
+  bot says \"Ahora mismo no puedo consultar la agenda\"
+  stage handed_off
+",
+    );
+}
+
+#[test]
 fn en_business_moves_the_booking_and_reminders_follow() {
     Conversation::run(&format!(
         "{}

@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use engine::{
-    Action, ConversationState, DeliveryStatus, FailureReason, Input, Outcome, StepContext, Tenant,
-    Tenants, TimerKind,
+    Action, ConversationState, Decision, DeliveryStatus, FailureReason, Input, Outcome,
+    StepContext, Tenant, Tenants, TimerKind,
 };
 use shared::envelope::{Envelope, conversation_key};
 use shared::timers::{TimerSpec, TimerStore};
@@ -286,14 +286,7 @@ impl Processor {
         };
         let calendar = self.calendars.for_tenant(tenant)?;
         let committed_hold = loaded.stage.hold().map(|hold| hold.token.clone());
-        let mut availability = if needs_availability(&input) {
-            // Nothing has acted yet in this attempt: any other hold of ours is a leftover of an
-            // attempt that died before its commit.
-            let own = OwnHolds::KeepOnly(committed_hold.as_deref());
-            self.availability(calendar, &run, own).await?
-        } else {
-            Availability::Unneeded
-        };
+        let mut availability = Availability::deferred();
 
         let mut state = loaded;
         let mut next = Some(input);
@@ -306,21 +299,21 @@ impl Processor {
                 )));
             }
             let now = Utc::now();
-            let engine_started = Instant::now();
-            let decision = {
-                let _span = info_span!("engine.step").entered();
-                engine::step(
-                    state,
-                    &input,
-                    &StepContext {
-                        now,
-                        tenant,
-                        availability: &availability,
-                        event_id,
-                    },
-                )
-            };
-            self.metrics.stage("engine", engine_started);
+            let rerun_state = availability.is_deferred().then(|| state.clone());
+            let mut decision = self.decide(state, &input, now, tenant, &availability, event_id);
+            if let Some(rerun_state) = rerun_state
+                && availability.was_asked()
+            {
+                // Before the first round has acted, any other hold of ours is a leftover of an
+                // attempt that died before its commit; later rounds took theirs in this one.
+                let own = if rounds == 1 {
+                    OwnHolds::KeepOnly(committed_hold.as_deref())
+                } else {
+                    OwnHolds::Keep
+                };
+                availability = self.availability(calendar, &run, own).await?;
+                decision = self.decide(rerun_state, &input, now, tenant, &availability, event_id);
+            }
             state = decision.state;
             let mut outcome = None;
             for action in decision.actions {
@@ -332,11 +325,16 @@ impl Processor {
                 if matches!(
                     outcome,
                     Outcome::HoldRejected { .. }
-                        | Outcome::BookFailed { .. }
-                        | Outcome::RescheduleFailed { .. }
+                        | Outcome::BookFailed {
+                            reason: FailureReason::SlotGone
+                        }
+                        | Outcome::RescheduleFailed {
+                            reason: FailureReason::SlotGone
+                        }
                 ) {
-                    // The snapshot offered a slot that is gone: fresh alternatives.
-                    availability = self.availability(calendar, &run, OwnHolds::Keep).await?;
+                    // The snapshot offered a slot that is gone: fresh alternatives, fetched
+                    // when the engine asks for them.
+                    availability = Availability::deferred();
                 }
                 next = Some(Input::Outcome(outcome));
             }
@@ -480,9 +478,42 @@ impl Processor {
         let availability = calendar
             .availability(run.tenant, now, live.others)
             .instrument(info_span!("calendar.availability"))
-            .await?;
+            .await;
         self.metrics.stage("availability", started);
-        Ok(availability)
+        match availability {
+            Err(CalendarError::Unreachable(reason)) => {
+                warn!(message = "Calendar did not answer; the engine hands off.", %reason);
+                Ok(Availability::Unreachable)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    fn decide(
+        &self,
+        state: ConversationState,
+        input: &Input,
+        now: DateTime<Utc>,
+        tenant: &Tenant,
+        availability: &Availability,
+        event_id: &str,
+    ) -> Decision {
+        let started = Instant::now();
+        let decision = {
+            let _span = info_span!("engine.step").entered();
+            engine::step(
+                state,
+                input,
+                &StepContext {
+                    now,
+                    tenant,
+                    availability,
+                    event_id,
+                },
+            )
+        };
+        self.metrics.stage("engine", started);
+        decision
     }
 
     /// Performs one action; returns the outcome for outcome-bearing actions.
@@ -561,6 +592,12 @@ impl Processor {
                             reason: FailureReason::Error,
                         }
                     }
+                    Err(CalendarError::Unreachable(reason)) => {
+                        warn!(message = "Calendar did not answer a booking.", %reason);
+                        Outcome::BookFailed {
+                            reason: FailureReason::Unreachable,
+                        }
+                    }
                     Err(transient) => return Err(transient.into()),
                 }))
             }
@@ -572,7 +609,9 @@ impl Processor {
                 Ok(Some(match result {
                     Ok(true) => Outcome::Cancelled { booking_id },
                     Ok(false) => Outcome::CancelFailed { booking_id },
-                    Err(CalendarError::Permanent(_)) => Outcome::CancelFailed { booking_id },
+                    Err(CalendarError::Permanent(_) | CalendarError::Unreachable(_)) => {
+                        Outcome::CancelFailed { booking_id }
+                    }
                     Err(transient) => return Err(transient.into()),
                 }))
             }
@@ -605,6 +644,9 @@ impl Processor {
                     },
                     Err(CalendarError::Permanent(_)) => Outcome::RescheduleFailed {
                         reason: FailureReason::Error,
+                    },
+                    Err(CalendarError::Unreachable(_)) => Outcome::RescheduleFailed {
+                        reason: FailureReason::Unreachable,
                     },
                     Err(transient) => return Err(transient.into()),
                 }))
@@ -679,14 +721,4 @@ fn failed_status(step_key: &str, code: u32) -> Input {
 
 fn timer_payload(kind: &TimerKind) -> Result<serde_json::Value, ProcessError> {
     serde_json::to_value(kind).map_err(|e| ProcessError::Permanent(format!("timer payload: {e}")))
-}
-
-/// Delivery statuses and reminders never look at free slots; skipping the fetch keeps the
-/// most frequent events (three statuses per reply) cheap.
-fn needs_availability(input: &Input) -> bool {
-    match input {
-        Input::Status { .. } => false,
-        Input::Timer { kind, .. } => matches!(kind, TimerKind::HoldExpiry { .. }),
-        _ => true,
-    }
 }

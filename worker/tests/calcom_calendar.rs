@@ -371,7 +371,7 @@ async fn a_slot_booked_from_outside_after_listing_is_gone() {
 }
 
 #[tokio::test]
-async fn a_server_error_storm_is_transient_after_the_retry_budget() {
+async fn a_server_error_storm_means_unreachable_after_the_retry_budget() {
     let fake = fake_with(fake_config()).await;
     let calendar = calendar(&fake);
     let tenant = tenant();
@@ -383,7 +383,7 @@ async fn a_server_error_storm_is_transient_after_the_retry_budget() {
 
     let failed = calendar.book(&tenant, &request(&chosen, "tok-storm")).await;
     assert!(
-        matches!(failed, Err(CalendarError::Transient(_))),
+        matches!(failed, Err(CalendarError::Unreachable(_))),
         "{failed:?}"
     );
     let posts = fake
@@ -408,7 +408,7 @@ async fn a_server_error_storm_is_transient_after_the_retry_budget() {
 }
 
 #[tokio::test]
-async fn an_outage_on_every_call_is_transient_too() {
+async fn an_outage_on_every_call_means_unreachable_too() {
     let fake = fake_with(fake_config()).await;
     let calendar = calendar(&fake);
     let tenant = tenant();
@@ -421,7 +421,7 @@ async fn an_outage_on_every_call_is_transient_too() {
         .slots(&tenant, from, from + ChronoDuration::hours(2))
         .await;
     assert!(
-        matches!(failed, Err(CalendarError::Transient(_))),
+        matches!(failed, Err(CalendarError::Unreachable(_))),
         "{failed:?}"
     );
     let chosen = slot("short", tomorrow(9, 30));
@@ -430,7 +430,7 @@ async fn an_outage_on_every_call_is_transient_too() {
     }
     let failed = calendar.book(&tenant, &request(&chosen, "tok-down")).await;
     assert!(
-        matches!(failed, Err(CalendarError::Transient(_))),
+        matches!(failed, Err(CalendarError::Unreachable(_))),
         "{failed:?}"
     );
     assert!(fake.fake().bookings().is_empty());

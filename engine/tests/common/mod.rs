@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use engine::availability::{BuiltinAvailability, Busy};
+use engine::availability::{AvailabilityView, BuiltinAvailability, Busy, Slot};
 use engine::outbound::OutboundMessage;
 use engine::{
     Action, CalendarChange, Content, ConversationState, DeliveryStatus, FailureReason, Input,
@@ -45,6 +45,21 @@ pub struct Conversation {
     line: usize,
     pending_outcome: bool,
     event_id: String,
+    /// While true, steps see a calendar that did not answer.
+    calendar_down: bool,
+}
+
+/// A calendar service that did not answer.
+struct Unreachable;
+
+impl AvailabilityView for Unreachable {
+    fn free_slots(&self, _: &str, _: DateTime<Utc>, _: DateTime<Utc>) -> Vec<Slot> {
+        Vec::new()
+    }
+
+    fn reachable(&self) -> bool {
+        false
+    }
 }
 
 pub fn local(tz: Tz, text: &str) -> DateTime<Utc> {
@@ -71,6 +86,7 @@ impl Conversation {
             line: 0,
             pending_outcome: false,
             event_id: String::new(),
+            calendar_down: false,
         }
     }
 
@@ -92,11 +108,16 @@ impl Conversation {
                 "event while an outcome is pending"
             }
         );
-        let view = BuiltinAvailability::new(&self.tenant, self.now, &self.busy);
+        let builtin = BuiltinAvailability::new(&self.tenant, self.now, &self.busy);
+        let view: &dyn AvailabilityView = if self.calendar_down {
+            &Unreachable
+        } else {
+            &builtin
+        };
         let ctx = StepContext {
             now: self.now,
             tenant: &self.tenant,
-            availability: &view,
+            availability: view,
             event_id,
         };
         let before = self.state.clone();
@@ -320,6 +341,15 @@ impl Conversation {
                 return self.outcome(Outcome::BookFailed {
                     reason: FailureReason::Error,
                 });
+            }
+            "outcome calendar unreachable" => {
+                return self.outcome(Outcome::BookFailed {
+                    reason: FailureReason::Unreachable,
+                });
+            }
+            "calendar stops answering" => {
+                self.calendar_down = true;
+                return;
             }
             "outcome reschedule slot gone" => {
                 return self.outcome(Outcome::RescheduleFailed {
@@ -627,6 +657,16 @@ impl Conversation {
                 .any(|a| matches!(a, Action::Handoff { reason: r, .. } if r.name() == reason));
             if !found {
                 self.fail(&format!("a handoff ({reason})"));
+            }
+            return;
+        }
+        if let Some(entity) = line.strip_prefix("handoff notes ") {
+            // handoff notes <entity>: the person is told it (held_slot, service, ...)
+            let found = self.last.iter().any(|a| {
+                matches!(a, Action::Handoff { context, .. } if context.entities.contains_key(entity))
+            });
+            if !found {
+                self.fail(&format!("a handoff noting {entity}"));
             }
             return;
         }

@@ -583,9 +583,11 @@ fn reservation_minutes(ttl: std::time::Duration) -> u32 {
         .max(1)
 }
 
+/// The client has already retried what is retryable, within its time budget: what is still
+/// retryable here means Cal.com is not answering.
 fn calendar_error(error: CalcomError) -> CalendarError {
     if error.is_retryable() {
-        CalendarError::Transient(error.to_string())
+        CalendarError::Unreachable(error.to_string())
     } else {
         CalendarError::Permanent(error.to_string())
     }
@@ -623,11 +625,11 @@ mod tests {
     }
 
     #[test]
-    fn only_refusals_that_may_pass_are_transient() {
-        let transient = calendar_error(CalcomError::RateLimited {
+    fn refusals_that_may_pass_mean_cal_com_is_not_answering() {
+        let unanswered = calendar_error(CalcomError::RateLimited {
             retry_after: std::time::Duration::from_secs(1),
         });
-        assert!(matches!(transient, CalendarError::Transient(_)));
+        assert!(matches!(unanswered, CalendarError::Unreachable(_)));
         let permanent = calendar_error(CalcomError::NotFound {
             message: "gone".to_owned(),
         });

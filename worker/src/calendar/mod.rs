@@ -1,8 +1,10 @@
 //! Calendars behind one interface: the built-in one (Redis) and Cal.com (API v2).
 //!
 //! An enum rather than a trait object: two backends, async methods, and no boxing on the hot
-//! path. Availability is fetched before the engine runs (the engine is pure and cannot wait on
-//! I/O) and is only ever advisory: at confirmation the backend itself decides, atomically
+//! path. The engine is pure and cannot wait on I/O, so a step first runs on
+//! [`Availability::Deferred`]; only if it asked about free time is availability fetched and
+//! the step run again on it (most messages, and every one while a person has the
+//! conversation, never cost a calendar call). Availability is only ever advisory: at confirmation the backend itself decides, atomically
 //! (built-in: one Lua script; Cal.com: its own booking check), so a stale view can cause an
 //! "alternatives" reply but never a double booking.
 
@@ -10,6 +12,7 @@ pub mod builtin;
 pub mod calcom;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use engine::{AvailabilityView, BuiltinAvailability, Busy, Slot, Tenant};
@@ -20,9 +23,14 @@ pub use calcom::CalcomCalendar;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CalendarError {
-    /// Worth retrying the event later: the calendar or Redis is unreachable or overloaded.
+    /// Worth retrying the event later: Redis is unreachable or overloaded.
     #[error("calendar temporarily unavailable: {0}")]
     Transient(String),
+    /// The calendar service did not answer even after its client's own retries. Retrying the
+    /// event as well would keep the customer (and the partition) waiting for minutes, so the
+    /// conversation goes to a person instead.
+    #[error("calendar did not answer: {0}")]
+    Unreachable(String),
     /// Retrying will not help; the conversation is handed to a person.
     #[error("calendar refused: {0}")]
     Permanent(String),
@@ -59,7 +67,7 @@ pub enum BookResult {
     HoldLost,
 }
 
-/// Free slots computed or fetched before an engine step.
+/// Free slots as an engine step sees them.
 pub enum Availability {
     /// The built-in calendar's maths over a snapshot of bookings and other holds.
     Builtin {
@@ -69,8 +77,31 @@ pub enum Availability {
     },
     /// Slots as a calendar service listed them.
     Listed(Vec<Slot>),
-    /// For events that never look at availability (delivery statuses).
-    Unneeded,
+    /// Not fetched yet. Answers "nothing free" and remembers that it was asked, in which case
+    /// the step's decision is thrown away and the step run again on fetched availability.
+    Deferred { asked: AtomicBool },
+    /// The calendar service did not answer; the engine hands the conversation to a person.
+    Unreachable,
+}
+
+impl Availability {
+    pub fn deferred() -> Self {
+        Availability::Deferred {
+            asked: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_deferred(&self) -> bool {
+        matches!(self, Availability::Deferred { .. })
+    }
+
+    /// True when this is a deferred view that a step asked about: that step must run again.
+    pub fn was_asked(&self) -> bool {
+        match self {
+            Availability::Deferred { asked } => asked.load(Ordering::Relaxed),
+            _ => false,
+        }
+    }
 }
 
 impl AvailabilityView for Availability {
@@ -84,7 +115,23 @@ impl AvailabilityView for Availability {
                 .filter(|s| s.service == service && s.start >= from && s.start < to)
                 .cloned()
                 .collect(),
-            Availability::Unneeded => Vec::new(),
+            Availability::Deferred { asked } => {
+                asked.store(true, Ordering::Relaxed);
+                Vec::new()
+            }
+            Availability::Unreachable => Vec::new(),
+        }
+    }
+
+    fn reachable(&self) -> bool {
+        match self {
+            // Asking whether the calendar answers is asking about free time.
+            Availability::Deferred { asked } => {
+                asked.store(true, Ordering::Relaxed);
+                true
+            }
+            Availability::Unreachable => false,
+            Availability::Builtin { .. } | Availability::Listed(_) => true,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The guarantees under pressure: no double booking, no lost or duplicated message, when many
 //! customers race, when a worker is killed, when WhatsApp throttles, when Cal.com's own page
-//! takes the slot, and when workers join or leave.
+//! takes the slot, when Cal.com stops answering, and when workers join or leave.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -9,7 +9,7 @@ use chrono::{Datelike, Utc};
 use fakes::whatsapp::Outbound;
 
 use crate::chat::{Chat, describe};
-use crate::fleet::{Fleet, FleetOptions, SALON};
+use crate::fleet::{CLINIC, Fleet, FleetOptions, SALON};
 
 const RACE_TENANT: &str = "900000000000001";
 
@@ -343,6 +343,59 @@ async fn a_slot_taken_on_calcoms_own_page_gets_alternatives_in_the_same_reply() 
         other => panic!("expected alternatives, got {}", describe(&other)),
     }
     assert!(fleet.calcom.double_bookings().is_empty());
+    fleet.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calcom_outage_hands_the_customer_to_a_person_and_holds_up_no_one_else() {
+    let fleet = Fleet::start("calcom-down", 1).await;
+    fleet.calcom.set_faults(fakes::calcom::Faults {
+        server_error_rate: 1.0,
+        ..fakes::calcom::Faults::default()
+    });
+    let mut lucia = Chat::new(&fleet, CLINIC, "34600500002", "Lucía");
+    let asked = std::time::Instant::now();
+    lucia.say("hola, quiero pedir cita para fisioterapia").await;
+    lucia.expect_text(&["no puedo consultar la agenda"]).await;
+    let answered_in = asked.elapsed();
+    let handoffs = fleet.take_handoffs(1).await;
+    assert_eq!(handoffs[0]["customer"], lucia.wa_id);
+    assert_eq!(handoffs[0]["reason"]["reason"], "calendar_unreachable");
+    let refused = fleet.calcom.requests();
+    assert!(
+        !refused.is_empty() && refused.iter().all(|r| r.status >= 500),
+        "the outage was real: {refused:?}"
+    );
+
+    // With a person in charge, her next message costs no calendar call. A salon customer in
+    // her partition, served by the built-in calendar, is answered after it, in order.
+    lucia.say("quiero hablar con una persona").await;
+    let partition = |tenant: &str, wa_id: &str| {
+        shared::partition::partition_of(
+            &shared::envelope::conversation_key(tenant, wa_id),
+            fleet.partitions,
+        )
+    };
+    let neighbour = (0..1000)
+        .map(|n| format!("1555070{n:04}"))
+        .find(|wa_id| partition(SALON, wa_id) == partition(CLINIC, &lucia.wa_id))
+        .expect("a customer in the same partition");
+    let mut sam = Chat::new(&fleet, SALON, &neighbour, "Sam");
+    let neighbour_asked = std::time::Instant::now();
+    sam.say("hi, I'd like to book a haircut").await;
+    sam.reply().await;
+    let neighbour_answered_in = neighbour_asked.elapsed();
+    lucia.expect_silence(Duration::from_millis(200)).await;
+    assert_eq!(
+        fleet.calcom.requests().len(),
+        refused.len(),
+        "a handed-off conversation still called Cal.com"
+    );
+    eprintln!(
+        "Cal.com down: handed off in {answered_in:?} after {} refused calls; the next \
+         customer in the partition answered in {neighbour_answered_in:?}",
+        refused.len()
+    );
     fleet.finish().await;
 }
 
