@@ -39,6 +39,8 @@ fn fast_retries() -> RetryPolicy {
         max_delay: Duration::from_millis(50),
         max_attempts: 4,
         max_total: Duration::from_secs(3),
+        // Each test is about one call's retries; the pause has its own test.
+        outage_pause: Duration::ZERO,
     }
 }
 
@@ -440,6 +442,44 @@ async fn server_errors_and_timeouts_are_retried() {
         "{missing:?}"
     );
     assert_eq!(fake.requests().len(), before + 1);
+}
+
+#[tokio::test]
+async fn after_a_spent_retry_budget_calls_pause_without_reaching_calcom() {
+    let fake = fake_with(fake_config()).await;
+    let mut config = client_config(&fake);
+    config.retry.outage_pause = Duration::from_millis(500);
+    let calcom = CalcomClient::new(config).expect("client");
+    for _ in 0..4 {
+        fake.inject(Fault::ServerError(503));
+    }
+    let spent = calcom.fresh_slots(&morning(5)).await;
+    assert!(
+        matches!(
+            spent,
+            Err(CalcomError::Transient {
+                status: Some(503),
+                ..
+            })
+        ),
+        "{spent:?}"
+    );
+    assert_eq!(fake.requests().len(), 4);
+
+    // Cal.com is fine again, but the pause is not over: nothing is sent.
+    let paused = calcom.fresh_slots(&morning(5)).await;
+    match &paused {
+        Err(error @ CalcomError::Transient { status: None, .. }) => {
+            assert!(error.is_retryable());
+        }
+        other => panic!("expected a paused call, got {other:?}"),
+    }
+    assert_eq!(fake.requests().len(), 4, "a paused call reached Cal.com");
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let resumed = calcom.fresh_slots(&morning(5)).await.expect("calls resume");
+    assert_eq!(resumed.len(), 5);
+    assert_eq!(fake.requests().len(), 5);
 }
 
 #[tokio::test]

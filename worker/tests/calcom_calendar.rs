@@ -121,6 +121,8 @@ fn client(fake: &RunningFake) -> CalcomClient {
         max_delay: Duration::from_millis(40),
         max_attempts: MAX_ATTEMPTS,
         max_total: Duration::from_secs(3),
+        // Each test is about one call's retries; the pause has its own test.
+        outage_pause: Duration::ZERO,
     };
     config.rate_limit = RateLimit {
         max_requests: 10_000,

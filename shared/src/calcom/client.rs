@@ -101,6 +101,12 @@ pub struct RetryPolicy {
     /// No retry starts after this much time has passed since the first attempt, so a
     /// customer waiting on WhatsApp gets an answer (or a handoff) in bounded time.
     pub max_total: Duration,
+    /// After a call gave up on a retryable failure, calls fail at once for this long without
+    /// reaching Cal.com. During an outage every waiting customer then hears (and is handed to
+    /// a person) in milliseconds instead of after a whole retry budget each, one after the
+    /// other in their partition, and a recovering Cal.com is not hammered. The first call
+    /// after the pause tries again. Zero turns the pause off.
+    pub outage_pause: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -110,6 +116,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(3),
             max_attempts: 4,
             max_total: Duration::from_secs(15),
+            outage_pause: Duration::from_secs(15),
         }
     }
 }
@@ -139,6 +146,8 @@ struct Inner {
     retry: RetryPolicy,
     availability_ttl: Duration,
     cache: Mutex<HashMap<SlotQuery, CachedSlots>>,
+    /// Until when calls fail without being made (see `RetryPolicy::outage_pause`).
+    paused_until: Mutex<Option<Instant>>,
 }
 
 struct CachedSlots {
@@ -213,6 +222,7 @@ impl CalcomClient {
                 retry: config.retry,
                 availability_ttl: config.availability_ttl,
                 cache: Mutex::new(HashMap::new()),
+                paused_until: Mutex::new(None),
             }),
         })
     }
@@ -655,6 +665,18 @@ impl CalcomClient {
     ) -> Result<(StatusCode, Vec<u8>), Failure> {
         let policy = self.inner.retry;
         let began = Instant::now();
+        if let Some(until) = self.paused_until().filter(|until| *until > began) {
+            return Err(Failure {
+                error: CalcomError::Transient {
+                    status: None,
+                    message: format!(
+                        "not called: Cal.com failed a whole retry budget just before; calls resume in {} ms",
+                        (until - began).as_millis()
+                    ),
+                },
+                may_have_landed: false,
+            });
+        }
         let mut delays = ExponentialBuilder::default()
             .with_min_delay(policy.min_delay)
             .with_max_delay(policy.max_delay)
@@ -665,7 +687,10 @@ impl CalcomClient {
         let mut attempt = 1_u32;
         loop {
             match self.attempt(call).await {
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => {
+                    self.set_paused_until(None);
+                    return Ok(answer);
+                }
                 Err((error, landed)) => {
                     may_have_landed |= landed;
                     let delay = match (&error, delays.next()) {
@@ -681,11 +706,16 @@ impl CalcomClient {
                     let Some(delay) = delay.filter(|_| within_budget) else {
                         if error.is_retryable() {
                             tracing::warn!(
-                                message = "Cal.com call failed; giving up.",
+                                message = "Cal.com call failed; giving up, and pausing calls.",
                                 route = call.route,
                                 attempt,
                                 error = error.kind(),
+                                pause_ms = u64::try_from(policy.outage_pause.as_millis())
+                                    .unwrap_or(u64::MAX),
                             );
+                            if !policy.outage_pause.is_zero() {
+                                self.set_paused_until(Some(Instant::now() + policy.outage_pause));
+                            }
                         }
                         return Err(Failure {
                             error,
@@ -704,6 +734,22 @@ impl CalcomClient {
                 }
             }
         }
+    }
+
+    fn paused_until(&self) -> Option<Instant> {
+        *self
+            .inner
+            .paused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_paused_until(&self, until: Option<Instant>) {
+        *self
+            .inner
+            .paused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = until;
     }
 
     /// One request. The flag says whether a failure may have changed state at Cal.com.

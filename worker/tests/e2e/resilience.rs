@@ -367,8 +367,16 @@ async fn a_calcom_outage_hands_the_customer_to_a_person_and_holds_up_no_one_else
         "the outage was real: {refused:?}"
     );
 
-    // With a person in charge, her next message costs no calendar call. A salon customer in
-    // her partition, served by the built-in calendar, is answered after it, in order.
+    // The next clinic customer is handed off at once: calls pause after a spent budget.
+    let mut marta = Chat::new(&fleet, CLINIC, "34600500003", "Marta");
+    let marta_asked = std::time::Instant::now();
+    marta.say("buenas, quiero una cita de fisioterapia").await;
+    marta.expect_text(&["no puedo consultar la agenda"]).await;
+    let marta_answered_in = marta_asked.elapsed();
+    fleet.take_handoffs(1).await;
+
+    // With a person in charge, Lucía's next message costs no calendar call. A salon customer
+    // in her partition, served by the built-in calendar, is answered after it, in order.
     lucia.say("quiero hablar con una persona").await;
     let partition = |tenant: &str, wa_id: &str| {
         shared::partition::partition_of(
@@ -389,11 +397,12 @@ async fn a_calcom_outage_hands_the_customer_to_a_person_and_holds_up_no_one_else
     assert_eq!(
         fleet.calcom.requests().len(),
         refused.len(),
-        "a handed-off conversation still called Cal.com"
+        "a paused client or a handed-off conversation still called Cal.com"
     );
     eprintln!(
-        "Cal.com down: handed off in {answered_in:?} after {} refused calls; the next \
-         customer in the partition answered in {neighbour_answered_in:?}",
+        "Cal.com down: handed off in {answered_in:?} after {} refused calls, the next \
+         customer in {marta_answered_in:?} with none; a customer in the partition \
+         answered in {neighbour_answered_in:?}",
         refused.len()
     );
     fleet.finish().await;
