@@ -443,25 +443,10 @@ outcome held
 customer taps confirm
 outcome calendar error
   bot hands off calendar_failed
-  bot says \"I'm passing you to a person\"
-  stage handed_off
-",
-    );
-}
-
-#[test]
-fn en_calendar_error_names_the_held_slot_for_the_person() {
-    Conversation::run(
-        "
-tenant salon
-now 2026-01-14 10:00
-customer: haircut tomorrow at 5pm
-outcome held
-customer taps confirm
-outcome calendar error
-  bot hands off calendar_failed
   handoff notes held_slot
   bot releases hold
+  bot says \"I'm passing you to a person\"
+  stage handed_off
 ",
     );
 }
