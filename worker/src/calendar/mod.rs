@@ -4,9 +4,10 @@
 //! path. The engine is pure and cannot wait on I/O, so a step first runs on
 //! [`Availability::Deferred`]; only if it asked about free time is availability fetched and
 //! the step run again on it (most messages, and every one while a person has the
-//! conversation, never cost a calendar call). Availability is only ever advisory: at confirmation the backend itself decides, atomically
-//! (built-in: one Lua script; Cal.com: its own booking check), so a stale view can cause an
-//! "alternatives" reply but never a double booking.
+//! conversation, never cost a calendar call). Availability is only ever advisory: at
+//! confirmation the backend itself decides, atomically (built-in: one Lua script; Cal.com: its
+//! own booking check), so a stale view can cause an "alternatives" reply but never a double
+//! booking.
 
 pub mod builtin;
 pub mod calcom;
